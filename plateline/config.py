@@ -1,0 +1,204 @@
+"""The line's configuration: one TOML file, validated at start with clear messages.
+
+``plateline config example`` prints a complete, commented example
+(``plateline/config_example.toml``); every key there is documented.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from plateline.errors import ConfigError
+
+_DEVICE_NAME = r"^[A-Z][A-Z0-9_]{0,15}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModbusDevice(_Strict):
+    driver: Literal["modbus"]
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 502
+    tag_map: str = "builtin:conv_modbus"
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.3
+
+
+class CodeReaderDevice(_Strict):
+    driver: Literal["lonloff"]
+    port: str
+    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 115200
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.5
+
+
+class HttpCameraDevice(_Strict):
+    driver: Literal["http"]
+    url: str
+    timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not re.match(r"^https?://", v):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
+class OpenCVCameraDevice(_Strict):
+    driver: Literal["opencv"]
+    source: int | str
+    timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
+
+
+class FilesCameraDevice(_Strict):
+    driver: Literal["files"]
+    folder: Path
+    loop: bool = False
+    timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
+
+
+Device = Annotated[
+    Union[ModbusDevice, CodeReaderDevice, HttpCameraDevice, OpenCVCameraDevice, FilesCameraDevice],
+    Field(discriminator="driver"),
+]
+
+
+class DatabaseSettings(_Strict):
+    url: str = "sqlite:///var/plateline.db"
+    frames_dir: Path | None = Path("var/frames")
+    frame_retention_days: Annotated[int, Field(ge=0)] = 30
+
+    @field_validator("url")
+    @classmethod
+    def _known_dialect(cls, v: str) -> str:
+        if not re.match(r"^(sqlite|postgresql(\+\w+)?)://", v):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return v
+
+
+class TimingSettings(_Strict):
+    heartbeat_period_s: Annotated[float, Field(gt=0, le=0.2)] = 0.1
+    plc_heartbeat_timeout_s: Annotated[float, Field(gt=0, le=10)] = 1.0
+    status_poll_s: Annotated[float, Field(gt=0, le=1)] = 0.05
+    event_poll_s: Annotated[float, Field(gt=0, le=0.2)] = 0.01
+    command_timeout_s: Annotated[float, Field(gt=0, le=30)] = 2.0
+    field_of_view_mm: Annotated[float, Field(gt=0)] = 150.0
+    verdict_stall_alarm_s: Annotated[float, Field(gt=0)] = 2.0
+
+
+class VisionSettings(_Strict):
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    model: Path | None = None
+
+
+class OrderSettings(_Strict):
+    ebike_pattern: str | None = None
+
+    @field_validator("ebike_pattern")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as err:
+                raise ValueError(f"not a valid regular expression: {err}") from err
+        return v
+
+
+class LineConfig(_Strict):
+    """The whole configuration of one line."""
+
+    line_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    production: bool = False
+    database: DatabaseSettings = DatabaseSettings()
+    recipes_folder: Path | None = None
+    orders: OrderSettings = OrderSettings()
+    timing: TimingSettings = TimingSettings()
+    vision: VisionSettings = VisionSettings()
+    devices: dict[str, Device]
+
+    @model_validator(mode="after")
+    def _devices(self) -> "LineConfig":
+        for name in self.devices:
+            if not re.match(_DEVICE_NAME, name):
+                raise ValueError(f"device name {name!r} must be upper case like CONV, S1, CAM1")
+        required = {"CONV": ModbusDevice, "S1": CodeReaderDevice}
+        for name, kind in required.items():
+            if name not in self.devices:
+                raise ValueError(f"devices.{name} is missing")
+            if not isinstance(self.devices[name], kind):
+                raise ValueError(f"devices.{name} has the wrong driver for this station")
+        cam = self.devices.get("CAM1")
+        if not isinstance(cam, (HttpCameraDevice, OpenCVCameraDevice, FilesCameraDevice)):
+            raise ValueError("devices.CAM1 is missing or not a camera (http, opencv, files)")
+        return self
+
+
+def _format(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        lines.append(f"  {loc or '(top level)'}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None) -> LineConfig:
+    """Validate TOML text; relative paths are taken from ``base_dir``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: not valid TOML: {err}") from err
+    try:
+        cfg = LineConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format(err, source)) from err
+    return _resolve_paths(cfg, base_dir) if base_dir else cfg
+
+
+def load_config(path: Path) -> LineConfig:
+    """Read and validate a configuration file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
+    return parse_config(text, source=str(path), base_dir=path.parent)
+
+
+def example_config_text() -> str:
+    """The complete, commented example configuration."""
+    return (resources.files("plateline") / "config_example.toml").read_text(encoding="utf-8")
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    return None if p is None or p.is_absolute() else base / p
+
+
+def _resolve_paths(cfg: LineConfig, base: Path) -> LineConfig:
+    db = cfg.database
+    url = db.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+        url = "sqlite:///" + str(base / url.removeprefix("sqlite:///"))
+    frames = _resolve(base, db.frames_dir) or db.frames_dir
+    devices = {}
+    for name, dev in cfg.devices.items():
+        if isinstance(dev, CodeReaderDevice) and not re.match(r"^(/|[A-Z]+\d+$|\w+://)", dev.port):
+            dev = dev.model_copy(update={"port": str(base / dev.port)})
+        elif isinstance(dev, FilesCameraDevice):
+            dev = dev.model_copy(update={"folder": _resolve(base, dev.folder) or dev.folder})
+        elif isinstance(dev, ModbusDevice) and not dev.tag_map.startswith("builtin:"):
+            dev = dev.model_copy(update={"tag_map": str(_resolve(base, Path(dev.tag_map)) or dev.tag_map)})
+        devices[name] = dev
+    return cfg.model_copy(update={
+        "database": db.model_copy(update={"url": url, "frames_dir": frames}),
+        "recipes_folder": _resolve(base, cfg.recipes_folder) or cfg.recipes_folder,
+        "vision": cfg.vision.model_copy(
+            update={"model": _resolve(base, cfg.vision.model) or cfg.vision.model}),
+        "devices": devices,
+    })
