@@ -57,7 +57,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_orders_import(args: argparse.Namespace) -> int:
     from plateline.config import load_config
-    from plateline.runner import import_order_files
+    from plateline.records.tools import import_order_files
 
     cfg = load_config(args.config)
     for report in import_order_files(cfg, args.files, user=args.user):
@@ -67,7 +67,7 @@ def _cmd_orders_import(args: argparse.Namespace) -> int:
 
 def _cmd_trace_export(args: argparse.Namespace) -> int:
     from plateline.config import load_config
-    from plateline.runner import export_records
+    from plateline.records.tools import export_records
 
     cfg = load_config(args.config)
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
