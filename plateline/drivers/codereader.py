@@ -1,0 +1,117 @@
+"""Command-triggered fixed-mount code readers over serial: the LON/LOFF protocol.
+
+``LON\\r`` starts a read; the reader answers one line ending in ``\\r``: the decoded
+data, or ``ERROR`` when it decoded nothing. ``LOFF\\r`` ends a read early.
+Used for S1 (infeed, order barcode) and S2 (label verification).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+from typing import Self
+
+from plateline.drivers.serialport import AsyncSerialLine
+from plateline.errors import DeviceError, DeviceTimeoutError, ProtocolError
+
+TRIGGER = b"LON\r"
+STOP = b"LOFF\r"
+TERMINATOR = b"\r"
+NOTHING_READ = b"ERROR"
+
+
+def decode_answer(line: bytes, *, device: str | None = None) -> str | None:
+    """Decode one answer line (without its ``\\r``).
+
+    Returns the decoded data, or None for ``ERROR`` (the reader saw no code).
+    ProtocolError for an empty line, bytes that are not UTF-8, or any
+    non-printable character.
+    """
+    if line == NOTHING_READ:
+        return None
+    if not line:
+        raise ProtocolError("empty answer", device=device)
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ProtocolError("answer is not text", device=device, detail=repr(line[:32])) from err
+    if not text.isprintable():
+        raise ProtocolError("non-printable characters in answer", device=device,
+                            detail=repr(line[:32]))
+    return text
+
+
+class SerialCodeReader:
+    """A LON/LOFF code reader on a serial port; an async context manager.
+
+    ``scan()`` returns the decoded data, or None when the reader decoded nothing:
+    None is the reader's answer ``ERROR``, a normal outcome, not a failure.
+    """
+
+    def __init__(self, name: str, port: str, *, baudrate: int = 115200, timeout: float = 0.5,
+                 max_length: int = 512, drain_timeout: float = 0.1) -> None:
+        self.name = name
+        self.port = port
+        self.timeout = timeout
+        self.max_length = max_length
+        self.drain_timeout = drain_timeout
+        self._line = AsyncSerialLine(name, port, baudrate=baudrate)
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Open the serial port."""
+        await self._line.open()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the port; safe to call more than once."""
+        await self._line.aclose()
+
+    @property
+    def is_open(self) -> bool:
+        """True while the port is open and not broken."""
+        return self._line.is_open
+
+    async def wait_lost(self) -> BaseException | None:
+        """Return the reason once the port is broken or closed (for a supervisor)."""
+        return await self._line.wait_lost()
+
+    async def scan(self, timeout: float | None = None) -> str | None:
+        """Trigger one read; the data, or None when the reader decoded nothing.
+
+        DeviceTimeoutError when no answer comes within the timeout (the read is then
+        stopped with LOFF and its late answer drained); ProtocolError for garbage.
+        """
+        limit = self.timeout if timeout is None else timeout
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + limit
+            self._line.discard_input()
+            await self._line.write(TRIGGER, timeout=limit)
+            try:
+                raw = await self._line.readline(TERMINATOR, max(0.0, deadline - loop.time()),
+                                                max_size=self.max_length + len(TERMINATOR))
+            except DeviceTimeoutError as err:
+                await self._stop_read()
+                raise DeviceTimeoutError(f"no answer within {limit:g} s", device=self.name,
+                                         detail=err.detail) from err
+            except ProtocolError:
+                self._line.discard_input()
+                raise
+            return decode_answer(raw, device=self.name)
+
+    async def _stop_read(self) -> None:
+        """End a read that outlived its timeout and swallow its late answer."""
+        with contextlib.suppress(DeviceError):
+            await self._line.write(STOP, timeout=self.drain_timeout)
+            await self._line.readline(TERMINATOR, self.drain_timeout,
+                                      max_size=self.max_length + len(TERMINATOR))
+        self._line.discard_input()
