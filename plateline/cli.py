@@ -17,6 +17,9 @@ def _setup_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    # The link supervisors report connection trouble once; the libraries would repeat it.
+    for noisy in ("pymodbus", "asyncua", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def _cmd_config_example(args: argparse.Namespace) -> int:
