@@ -1,0 +1,1 @@
+"""Bundled demo order files (see ``plateline.simulators.demo_data``)."""
