@@ -42,7 +42,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from plateline.runner import run_controller
 
     cfg = load_config(args.config)
-    return asyncio.run(run_controller(cfg, auto_start=args.start, hmi_port=None))
+    return asyncio.run(run_controller(cfg, auto_start=args.start, hmi_port=None,
+                                      demo_operator=args.demo_operator))
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -131,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = add("run", _cmd_run, "run the controller against the devices the configuration names")
     r.add_argument("--config", type=Path, required=True)
     r.add_argument("--start", action="store_true", help="send Reset and Start once connected")
+    r.add_argument("--demo-operator", action="store_true",
+                   help="let the demo's scripted operator restart the line after faults "
+                        "(simulated plant only)")
 
     cfg = sub.add_parser("config", help="configuration tools").add_subparsers(dest="sub", required=True)
     add("example", _cmd_config_example, "print a complete, commented example", cfg)
