@@ -1,0 +1,171 @@
+"""VISION: grab a frame on AT_CAMERA, keep it, verify the plates against the order.
+
+The grab is the time-critical part (the camera sees the tray for 150 mm of
+travel): each tray's check starts at once in its own task, grabs (if its window is
+still open), then waits for the order bound at INFEED and verifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from plateline.contract import EventType, Reason
+from plateline.controller.model import CheckResult
+from plateline.controller.ports import Camera, PlateVerifier
+from plateline.controller.tracking import TrackedItem
+from plateline.errors import DeviceError, VisionError
+from plateline.records.models import utcnow
+
+log = logging.getLogger(__name__)
+
+#: Reasons a verification may give; anything else is taken as VISION_FAULT.
+VISION_REASONS = frozenset({Reason.VISION_FAULT, Reason.PLATE_COUNT, Reason.PLATE_MISMATCH,
+                            Reason.PLATE_TYPE})
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@dataclass(eq=False)
+class _Job:
+    item: TrackedItem
+    deadline: float
+    future: asyncio.Future[CheckResult]
+    started_at: datetime
+
+
+class VisionStation:
+    """The VISION check: VISION_FAULT, PLATE_COUNT, PLATE_MISMATCH, PLATE_TYPE.
+
+    ``order_station`` is the station whose result carries the order (INFEED).
+    """
+
+    name = "VISION"
+    event = EventType.AT_CAMERA
+    fault_reason = Reason.VISION_FAULT
+
+    def __init__(self, camera: Camera, verifier: PlateVerifier, *, frames_dir: Path | None,
+                 verify_timeout_s: float = 10.0, order_station: str = "INFEED") -> None:
+        self.camera = camera
+        self.verifier = verifier
+        self.frames_dir = frames_dir
+        self.verify_timeout_s = verify_timeout_s
+        self.order_station = order_station
+        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+
+    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
+        future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
+        self._jobs.put_nowait(_Job(item, deadline, future, utcnow()))
+        return future
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                job = await self._jobs.get()
+                if job.future.done():
+                    continue
+                # Each tray's grab starts at once: a camera that hangs on one tray must
+                # not close the next tray's window (the driver serializes if it must).
+                task = tg.create_task(self._finish(job), name=f"VISION {job.item.key}")
+                job.future.add_done_callback(_cancel_with(task))
+
+    async def _grab(self, job: _Job) -> tuple[bytes | None, str]:
+        late = time.monotonic() - job.deadline
+        if late >= 0:
+            return None, f"window closed {late * 1000:.0f} ms before the grab"
+        try:
+            return await self.camera.grab(), ""
+        except DeviceError as err:
+            return None, f"{self.camera.name}: {err}"
+
+    async def _finish(self, job: _Job) -> None:
+        try:
+            try:
+                frame, problem = await self._grab(job)
+            except Exception as err:  # noqa: BLE001 - a broken grab is no frame
+                frame, problem = None, f"{self.camera.name}: {type(err).__name__}: {err}"
+            result = await self._verify(job, frame, problem)
+        except Exception as err:  # noqa: BLE001 - handed to the item's check: VISION_FAULT
+            if not job.future.done():
+                job.future.set_exception(err)
+            return
+        if not job.future.done():
+            job.future.set_result(result)
+
+    async def _verify(self, job: _Job, frame: bytes | None, problem: str) -> CheckResult:
+        item = job.item
+        await item.stored.wait()
+        data: dict[str, Any] = {"camera": self.camera.name, "plates": []}
+        if frame is not None and self.frames_dir is not None:
+            assert item.public_id is not None
+            path = self.frames_dir / f"{item.public_id}.jpg"
+            try:
+                await asyncio.to_thread(_save_jpeg, frame, path)
+                data["frame"] = str(path)
+            except (OSError, VisionError) as err:  # the record would lack its frame
+                frame, problem = None, f"frame not kept: {err}"
+        before = await item.wait_result(self.order_station)
+        if item.rejected or not before.ok or item.order is None:
+            skip = CheckResult.skip(item.verdict.reason if item.verdict else None)
+            return CheckResult(False, Reason.NONE, {**data, **skip.data}, skipped=True,
+                               started_at=job.started_at)
+        order = item.order
+        if order.plate_count == 0:
+            # documents are verified by barcode and weight, not by the camera (line.md)
+            data["not_verified"] = "the recipe has no plates"
+            return CheckResult.passed(data, started_at=job.started_at)
+        if frame is None:
+            data["problem"] = problem
+            return CheckResult.failed(Reason.VISION_FAULT, data, started_at=job.started_at)
+        from plateline.vision.reading import Expectation
+
+        expectation = Expectation(order.plate_no or None, order.plate_type or None,
+                                  order.plate_count)
+        async with asyncio.timeout(self.verify_timeout_s):
+            reading, decision = await self.verifier.check(frame, expectation,
+                                                          order.min_confidence)
+        data["plates"] = [_plate_record(p) for p in getattr(reading, "plates", [])]
+        data["detail"] = str(getattr(decision, "detail", ""))
+        if decision.ok is True and decision.reason is Reason.NONE:
+            return CheckResult.passed(data, started_at=job.started_at)
+        reason = decision.reason if decision.reason in VISION_REASONS else Reason.VISION_FAULT
+        return CheckResult.failed(reason, data, started_at=job.started_at)
+
+
+def _cancel_with(task: asyncio.Task[None]) -> Callable[[asyncio.Future[CheckResult]], None]:
+    """A done-callback that cancels ``task`` when the check's future is cancelled."""
+
+    def callback(future: asyncio.Future[CheckResult]) -> None:
+        if future.cancelled():
+            task.cancel()
+
+    return callback
+
+
+def _plate_record(plate: Any) -> dict[str, Any]:
+    return {"text": str(plate.text), "type": str(plate.plate_type),
+            "score": round(float(plate.score), 4)}
+
+
+def _save_jpeg(frame: bytes, path: Path) -> None:
+    """Keep ``frame`` as a JPEG file (PNG and others are re-encoded)."""
+    if not frame.startswith(_JPEG_MAGIC):
+        import cv2
+        import numpy as np
+
+        image = cv2.imdecode(np.frombuffer(frame, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise VisionError("frame is not a decodable image")
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if not ok:
+            raise VisionError("frame could not be encoded as JPEG")
+        frame = encoded.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".jpg.part")
+    tmp.write_bytes(frame)
+    tmp.replace(path)
