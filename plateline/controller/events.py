@@ -6,6 +6,12 @@ again, a lasting mismatch is an alarm and a hold), handed to the tracker in
 order, stored with everything they caused in one transaction, and only then
 acknowledged by writing EV_READ. Counters are kept absolute; the ring's 16-bit
 counters are compared modulo 65536.
+
+Reading does not wait for storing: a batch's stations start as soon as it is
+read (a scanner sees its tray only for a short window), its transaction is
+queued on the journal (which commits in submission order), and an acknowledger
+writes EV_READ behind the commits. So the ring is read every ``event_poll_s``
+even while the database is busy, and EV_READ never passes what is stored.
 """
 
 from __future__ import annotations
@@ -13,14 +19,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 from plateline.contract import SEQ_MODULO, EventType
 from plateline.controller.alarms import AlarmCode, Alarms
 from plateline.controller.conveyor import ConveyorLink
 from plateline.controller.faults import PlcRestarted, RingInconsistent
-from plateline.controller.journal import Journal
-from plateline.controller.model import PlcEvent
+from plateline.controller.journal import Journal, StoredItem
+from plateline.controller.model import ItemKey, PlcEvent
 from plateline.controller.settings import ControllerSettings
 from plateline.controller.tracking import Tracker, window_deadline
 from plateline.controller.verdicts import VerdictRingWriter
@@ -44,7 +51,11 @@ class EventRingConsumer:
         self.settings = settings
         self.alarms = alarms
         self.plc_boot = plc_boot
-        self.handled = handled
+        self.handled = handled  # events stored (committed), absolute
+        self.dispatched = handled  # events handed to the tracker, absolute
+        self._pending: deque[tuple[asyncio.Future[dict[ItemKey, StoredItem]], int]] = deque()
+        self._pending_added = asyncio.Event()
+        self._ack_lock = asyncio.Lock()
         self._on_hold = on_hold
         self._ring = link.ring("event")
         self.slots = self._ring.slots
@@ -52,6 +63,7 @@ class EventRingConsumer:
         self._seen_until = handled  # events numbered below this were seen by a read
         self._bases: dict[int, float | None] = {}  # event -> last read that did not see it
         self._torn = 0
+        self._acked: int | None = None  # the EV_READ this consumer last wrote (absolute)
 
     async def acknowledge(self, ev_read: int) -> None:
         """After a restart: the database may be ahead of EV_READ (crash between the
@@ -62,37 +74,75 @@ class EventRingConsumer:
 
     async def run(self) -> None:
         """Poll and handle events until cancelled (link trouble is waited out)."""
-        while True:
-            await asyncio.sleep(self.settings.event_poll_s)
-            if not self.link.usable:
-                # the last good read stays the base: what comes in meanwhile was
-                # written after it, so windows stay conservative
-                await self.link.wait_usable()
-                continue
-            try:
-                await self.poll()
-            except DeviceError as err:
-                log.debug("event ring poll failed: %s", err)
+        acker = asyncio.create_task(self._ack_loop(), name="event ring acknowledger")
+        try:
+            while True:
+                await asyncio.sleep(self.settings.event_poll_s)
+                if acker.done():
+                    acker.result()  # its failure is the consumer's failure
+                if not self.link.usable:
+                    # the last good read stays the base: what comes in meanwhile was
+                    # written after it, so windows stay conservative
+                    await self.link.wait_usable()
+                    continue
+                try:
+                    await self._read_and_dispatch()
+                except DeviceError as err:
+                    log.debug("event ring poll failed: %s", err)
+        finally:
+            acker.cancel()
+            await asyncio.gather(acker, return_exceptions=True)
 
     async def poll(self) -> int:
-        """One read of the ring and the handling of what it holds; returns events handled."""
+        """One read of the ring, the handling of what it holds, and its storing and
+        acknowledgement; returns the events handled."""
+        n = await self._read_and_dispatch()
+        await self.drain()
+        return n
+
+    async def drain(self) -> None:
+        """Wait until every dispatched batch is stored, then acknowledge them."""
+        async with self._ack_lock:
+            while self._pending:
+                future, count = self._pending[0]
+                created = await future
+                self._pending.popleft()
+                self.tracker.batch_stored(created)
+                self.handled += count
+            for number in [n for n in self._bases if n < self.handled]:
+                del self._bases[number]
+            if self._acked != self.handled:
+                try:
+                    await self._write_read()
+                except DeviceError as err:  # stored: the next poll acknowledges them
+                    log.warning("EV_READ not written (%s); will be written again", err)
+
+    async def _ack_loop(self) -> None:
+        while True:
+            await self._pending_added.wait()
+            self._pending_added.clear()
+            await self.drain()
+
+    async def _read_and_dispatch(self) -> int:
         self._check_boot()
         sent = time.monotonic()
         snap = await self.link.call(lambda c: c.read_ring("event"))
         self._check_boot()
-        if snap.read != self.handled % M:
+        if not self._pending and self.dispatched == self.handled and (
+                snap.read != self.handled % M):
             await self._realign(snap.write, snap.read)
-        available = (snap.write - self.handled) % M
-        if available > self.slots:
+        available = (snap.write - self.dispatched) % M
+        if (snap.write - self.handled) % M > self.slots:
             await self._check_boot_now()
             raise RingInconsistent(f"EV_WRITE {snap.write} is {available} events ahead of "
-                                   f"{self.handled} handled")
-        for number in range(max(self._seen_until, self.handled), self.handled + available):
+                                   f"{self.dispatched} read")
+        start = self.dispatched
+        for number in range(max(self._seen_until, start), start + available):
             self._bases[number] = self._last_poll
-        self._seen_until = max(self._seen_until, self.handled + available)
+        self._seen_until = max(self._seen_until, start + available)
         self._last_poll = sent
         events: list[PlcEvent] = []
-        for number in range(self.handled, self.handled + available):
+        for number in range(start, start + available):
             seq, type_, tray, arg = snap.slots[number % self.slots][:4]
             if seq != number % M:
                 self._torn_slot(number, seq)
@@ -101,23 +151,19 @@ class EventRingConsumer:
         else:
             self._torn_ok()
         if events:
-            await self._handle(events)
+            await self._dispatch(events)
         return len(events)
 
-    async def _handle(self, events: list[PlcEvent]) -> None:
+    async def _dispatch(self, events: list[PlcEvent]) -> None:
+        """Start what the events cause and queue their transaction (not awaited here)."""
         if any(ev.type is EventType.DIVERTED for ev in events):
             await self.verdicts.refresh_read()  # so "taken by the PLC" is current
         batch = [(ev, self._deadline(ev.number)) for ev in events]
         keyed, ops = self.tracker.apply(batch)
-        created = await self.journal.store_event_batch(self.plc_boot, keyed, ops)
-        self.tracker.batch_stored(created)
-        self.handled += len(events)
-        for number in [n for n in self._bases if n < self.handled]:
-            del self._bases[number]
-        try:
-            await self._write_read()
-        except DeviceError as err:  # stored: the next poll acknowledges them
-            log.warning("EV_READ not written (%s); will be written again", err)
+        self._pending.append((self.journal.store_event_batch(self.plc_boot, keyed, ops),
+                              len(events)))
+        self.dispatched += len(events)
+        self._pending_added.set()
 
     def _deadline(self, number: int) -> float:
         base = self._bases.get(number)
@@ -127,6 +173,7 @@ class EventRingConsumer:
     async def _write_read(self) -> None:
         tag, value = self._ring.read, self.handled % M
         await self.link.write({tag: value})
+        self._acked = self.handled
 
     async def _realign(self, ev_write: int, ev_read: int) -> None:
         """EV_READ is not where the records say: acknowledge again, or it is a fault."""

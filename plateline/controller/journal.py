@@ -16,7 +16,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -462,8 +462,8 @@ def _order_check(s: Session, it: Item, barcode: str, recipes: Mapping[str, Recip
         select(Item.id).join(StationResult, and_(StationResult.item_id == Item.id,
                                                  StationResult.station == "INFEED",
                                                  StationResult.ok.is_(True)))
-        .where(Item.order_id == barcode, Item.closed_at.is_(None), Item.id != it.id,
-               or_(Item.verdict.is_(None), Item.verdict == "pass")).limit(1)).first()
+        .where(Item.order_id == barcode, Item.closed_at.is_(None), Item.id != it.id)
+        .limit(1)).first()
     if on_line is not None:
         data["on_line_as"] = on_line
         return CheckResult.failed(Reason.DUPLICATE_ORDER, data), facts

@@ -144,19 +144,28 @@ async def test_an_order_runs_again_after_reject_or_loss_but_not_after_packing(
         await journal.set_cursor(Cursor(1, 0, 0))
         (a,) = await new_items(journal, 1)
         assert (await journal.bind_order(a, "ORDER-001", recipes, None))[0].ok
-        # rejected later (e.g. by VISION) while still on the line: may run again
+        # rejected (e.g. by VISION) but still on the line: another tray of it is a duplicate
+        # (the rule does not depend on how far the first tray's checks have got)
         await journal.apply([DecideVerdict(a, Verdict.reject(Reason.PLATE_MISMATCH), NOW)])
-        (b,) = await new_items(journal, 2, start=1)
+        (dup,) = await new_items(journal, 2, start=1)
+        result, _ = await journal.bind_order(dup, "ORDER-001", recipes, None)
+        assert result.reason is Reason.DUPLICATE_ORDER
+        # once the rejected tray is off the line, in the reject bin: may run again
+        await journal.apply([CloseItem(a, Outcome.REJECT_BIN,
+                                       Verdict.reject(Reason.PLATE_MISMATCH), NOW),
+                             CloseItem(dup, Outcome.REJECT_BIN,
+                                       Verdict.reject(Reason.DUPLICATE_ORDER), NOW)])
+        (b,) = await new_items(journal, 3, start=2)
         assert (await journal.bind_order(b, "ORDER-001", recipes, None))[0].ok
         # lost to tracking: may run again
         await journal.apply([CloseItem(b, Outcome.LOST, Verdict.reject(Reason.TRACKING_ERROR),
                                        NOW)])
-        (c,) = await new_items(journal, 3, start=2)
+        (c,) = await new_items(journal, 4, start=3)
         assert (await journal.bind_order(c, "ORDER-001", recipes, None))[0].ok
         # packed: never again
         await journal.apply([DecideVerdict(c, PASS, NOW), CloseItem(c, Outcome.OUTFEED, PASS,
                                                                      NOW)])
-        (d,) = await new_items(journal, 4, start=3)
+        (d,) = await new_items(journal, 5, start=4)
         result, _ = await journal.bind_order(d, "ORDER-001", recipes, None)
         assert result.reason is Reason.DUPLICATE_ORDER
         assert result.data["packed_as"]
