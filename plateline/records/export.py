@@ -204,6 +204,8 @@ def item_events(item: Item, order: _OrderRef | None, cfg: EpcisConfig) -> list[d
     for r in results:
         if r.station not in CHECK_STATIONS and r.station != "PACK":
             continue
+        if (r.data or {}).get("skipped"):  # a check not done (the tray had failed before)
+            continue
         step = "packing" if r.station == "PACK" else "inspecting"
         extra = {} if r.ok else {"plateline:reason": r.reason}
         events.append(event(r.station, r.finished_at, step, r.ok,

@@ -242,3 +242,15 @@ def test_epcis_empty_document_is_valid(session: Session, validator: Draft7Valida
     count, doc = epcis(session)
     assert count == 0 and doc["epcisBody"]["eventList"] == []
     validator.validate(doc)
+
+
+def test_epcis_leaves_out_checks_that_were_skipped(session: Session) -> None:
+    add_item(session, id=7, tray=7, enter_seq=7, verdict="reject", reason="NOREAD",
+             outcome="reject_bin", order_id=None, entered_at=T0,
+             closed_at=T0 + timedelta(seconds=5), results={
+                 "INFEED": (False, "NOREAD", {"barcode": None}),
+                 "VISION": (False, "SKIPPED", {"skipped": True, "because": "NOREAD"})})
+    session.commit()
+    _, doc = epcis(session)
+    events = by_item(doc, "L1-00000007")
+    assert [e["readPoint"]["id"].rsplit("/", 1)[1] for e in events] == ["INFEED", "GATE"]

@@ -1,0 +1,303 @@
+"""The glyph model: what the reader knows of a site's characters.
+
+A :class:`GlyphModel` is taught from (glyph image, label, row shape) triples
+(:mod:`.segment` makes the glyphs, :mod:`.teach` pairs them with labels). It keeps
+the statistics it was taught from (per class the mean feature vector and the
+count, and the pooled within-class scatter), so a later teaching can start from
+it, and derives from them a discriminant projection (LDA with shrinkage) in
+which the within-class spread is white. Each class is represented there by a
+few prototypes (k-means of its taught glyphs: sharp, blurred, ... renditions).
+
+A *class* is a glyph in a row shape (letters are drawn differently in the squat
+top row of two-row plates). For a glyph image, with ``d2[k]`` its squared
+distance to the nearest prototype of class ``k`` (``dims`` dimensions)::
+
+    posterior[k] = softmax(-d2 / 2)[k]                (over the classes of its shape)
+    fit[k]       = exp(-max(0, d2[k] / dims - z_ok[k]) / z_ok[k])
+    score[k]     = posterior[k] * fit[k]              (in [0, 1])
+
+``posterior`` says which glyph it is *rather than the others*, ``fit`` how well
+it looks like that glyph at all; ``z_ok`` is a high percentile of the distances
+of the teaching glyphs to their own class (per class where it was taught from
+enough glyphs, as complex characters spread more, within ``MAX_CLASS_SPREAD``),
+so a clean glyph scores
+close to 1, a glyph half as far again as the worst taught ones about 0.6, and a
+blot, a glare-washed or mis-cut glyph close to 0. Glyphs never taught score 0.
+
+The model is one ``.npz`` file (arrays and a JSON string, no pickled objects).
+The default model (Noto Sans CJK plates rendered by the simulator) ships as
+``plateline/vision/models/default.npz``; it is rebuilt with
+``.venv/bin/python tests/vision/build_default_model.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from plateline.errors import VisionError
+
+from .alphabet import ALPHABET, GLYPH_INDEX
+from .glyphs import FEATURE_DIM, features_many
+from .segment import GLYPH_H, GLYPH_W, N_SHAPES
+
+FORMAT = 2
+MAX_DIMS = 64
+SHRINK = 0.05
+PROTOTYPES = 3
+Z_PERCENTILE = 99.5
+MIN_CLASS_SAMPLES = 20
+MAX_CLASS_SPREAD = 1.5  # a class's z_ok is at most this times the global one
+DEFAULT_MODEL = "default.npz"
+
+
+class ModelError(VisionError):
+    """A model file is missing, unreadable or of another format."""
+
+
+@dataclass(eq=False)
+class GlyphModel:
+    """Taught glyph statistics and the discriminant space derived from them."""
+
+    keys: np.ndarray  # (K,) int32: glyph index * N_SHAPES + shape
+    means: np.ndarray  # (K, D) float32, raw feature means
+    counts: np.ndarray  # (K,) int64
+    scatter: np.ndarray  # (D, D) float64, pooled within-class scatter (sum)
+    z_ok: np.ndarray  # (K,) float64, per class
+    protos: np.ndarray  # (P, D) float32, raw feature means of each class's clusters
+    proto_keys: np.ndarray  # (P,) int32, class key of each prototype
+    meta: dict[str, object] = field(default_factory=dict)
+    proj: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.keys = np.asarray(self.keys, np.int32)
+        if len(self.keys) < 2:
+            raise ModelError("a model needs at least two glyph classes")
+        order = np.argsort(self.keys)
+        self.keys = self.keys[order]
+        self.means = np.asarray(self.means, np.float32)[order]
+        self.counts = np.asarray(self.counts, np.int64)[order]
+        self.z_ok = np.broadcast_to(np.asarray(self.z_ok, np.float64), self.keys.shape)[order]
+        porder = np.argsort(np.asarray(self.proto_keys), kind="stable")
+        self.proto_keys = np.asarray(self.proto_keys, np.int32)[porder]
+        self.protos = np.asarray(self.protos, np.float32)[porder]
+        if not np.array_equal(np.unique(self.proto_keys), self.keys):
+            raise ModelError("every glyph class needs prototypes, and only those")
+        self.proj = self._projection()
+        self._centres = (self.protos @ self.proj).astype(np.float32)
+        self._starts = np.searchsorted(self.proto_keys, self.keys)
+        self._shape_of = self.keys % N_SHAPES
+        self._glyph_of = self.keys // N_SHAPES
+
+    # -- derived space -------------------------------------------------------------
+    def _projection(self) -> np.ndarray:
+        n = max(1, int(self.counts.sum()) - len(self.keys))
+        cov = self.scatter / n
+        d = cov.shape[0]
+        cov = (1 - SHRINK) * cov + SHRINK * (np.trace(cov) / d) * np.eye(d)
+        evals, evecs = np.linalg.eigh(cov)
+        white = evecs / np.sqrt(np.maximum(evals, 1e-12))
+        centred = (self.means - self.means.mean(axis=0)) @ white
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        dims = min(MAX_DIMS, len(self.keys) - 1)
+        return (white @ vt[:dims].T).astype(np.float32)
+
+    @property
+    def dims(self) -> int:
+        return int(self.proj.shape[1])
+
+    @property
+    def glyphs(self) -> str:
+        """Every glyph the model knows, in alphabet order."""
+        return "".join(ALPHABET[g] for g in sorted({int(k) // N_SHAPES for k in self.keys}))
+
+    # -- scoring ---------------------------------------------------------------------
+    def distances(self, feats: np.ndarray) -> np.ndarray:
+        """Squared distances (n, K) of feature vectors to each class's nearest prototype."""
+        z = feats.astype(np.float32) @ self.proj
+        d2 = ((z[:, None, :] - self._centres[None, :, :]) ** 2).sum(axis=2)
+        return np.minimum.reduceat(d2, self._starts, axis=1).astype(np.float64)
+
+    def scores(self, glyphs: Sequence[np.ndarray] | np.ndarray,
+               shapes: Sequence[int]) -> np.ndarray:
+        """Score (n, len(ALPHABET)) in [0, 1] of every glyph of the alphabet (module doc)."""
+        n = len(glyphs)
+        out = np.zeros((n, len(ALPHABET)), np.float32)
+        if n == 0:
+            return out
+        d2 = self.distances(features_many(glyphs))
+        for i, shape in enumerate(shapes):
+            sel = np.flatnonzero(self._shape_of == shape)
+            if sel.size == 0:
+                continue
+            row = d2[i, sel]
+            post = np.exp(-0.5 * (row - row.min()))
+            post /= post.sum()
+            z_ok = self.z_ok[sel]
+            fit = np.exp(-np.maximum(0.0, row / self.dims - z_ok) / z_ok)
+            out[i, self._glyph_of[sel]] = (post * fit).astype(np.float32)
+        return out
+
+    # -- teaching ---------------------------------------------------------------------
+    @classmethod
+    def teach(cls, glyphs: Sequence[np.ndarray] | np.ndarray, labels: Sequence[str],
+              shapes: Sequence[int], *, base: GlyphModel | None = None,
+              meta: dict[str, object] | None = None) -> GlyphModel:
+        """A model taught from glyph images and their labels.
+
+        With ``base``, classes seen in the new glyphs replace the base's (the site's
+        dies win), the others are kept, and the within-class spread is pooled.
+        """
+        if not (len(glyphs) == len(labels) == len(shapes)):
+            raise ValueError("glyphs, labels and shapes must have the same length")
+        if len(glyphs) == 0:
+            raise ValueError("nothing to teach from")
+        bad = sorted({c for c in labels if c not in GLYPH_INDEX})
+        if bad:
+            raise ValueError(f"labels outside the alphabet: {''.join(bad)!r}")
+        feats = features_many(glyphs).astype(np.float64)
+        keys = np.array([GLYPH_INDEX[c] * N_SHAPES + int(s) for c, s in zip(labels, shapes)])
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        counts = np.bincount(inverse).astype(np.int64)
+        means = np.zeros((len(uniq), FEATURE_DIM))
+        np.add.at(means, inverse, feats)
+        means /= counts[:, None]
+        centred = feats - means[inverse]
+        scatter = centred.T @ centred
+        all_keys, all_means, all_counts = uniq, means, counts
+        if base is not None:
+            keep = ~np.isin(base.keys, uniq)
+            all_keys = np.concatenate([uniq, base.keys[keep]])
+            all_means = np.concatenate([means, base.means[keep].astype(np.float64)])
+            all_counts = np.concatenate([counts, base.counts[keep]])
+            scatter = scatter + base.scatter
+        info = dict(base.meta) if base is not None else {}
+        info.update(meta or {})
+        info["taught_glyphs"] = len(keys)
+        # the discriminant space first (prototypes = class means), then the clusters
+        space = cls(all_keys, all_means, all_counts, scatter, np.ones(len(all_keys)),
+                    all_means, all_keys, info)
+        protos, proto_keys = _prototypes(feats, keys, space.proj)
+        if base is not None:
+            kept = ~np.isin(base.proto_keys, uniq)
+            protos = np.concatenate([protos, base.protos[kept]])
+            proto_keys = np.concatenate([proto_keys, base.proto_keys[kept]])
+        model = cls(all_keys, all_means, all_counts, scatter, np.ones(len(all_keys)), protos,
+                    proto_keys, info)
+        model.z_ok = _calibrate(model, feats, keys, base)
+        model.meta["z_ok"] = float(np.min(model.z_ok))
+        return model
+
+    # -- files ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the model as one compressed ``.npz`` file."""
+        iu = np.triu_indices(self.scatter.shape[0])
+        meta = dict(self.meta, format=FORMAT, alphabet=ALPHABET, glyph_size=[GLYPH_H, GLYPH_W],
+                    feature_dim=FEATURE_DIM, n_shapes=N_SHAPES)
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, keys=self.keys, means=self.means.astype(np.float32),
+                                counts=self.counts, scatter=self.scatter[iu].astype(np.float32),
+                                z_ok=self.z_ok.astype(np.float64),
+                                protos=self.protos.astype(np.float32), proto_keys=self.proto_keys,
+                                meta=np.array(json.dumps(meta, ensure_ascii=False)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> GlyphModel:
+        """Read a model written by :meth:`save` (ModelError when it cannot be used)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                keys, means, counts = data["keys"], data["means"], data["counts"]
+                packed, z_ok = data["scatter"], np.asarray(data["z_ok"], np.float64)
+                protos, proto_keys = data["protos"], data["proto_keys"]
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise ModelError(f"cannot read glyph model {path}: {err}") from err
+        if (meta.get("format") != FORMAT or meta.get("feature_dim") != FEATURE_DIM
+                or meta.get("glyph_size") != [GLYPH_H, GLYPH_W]
+                or meta.get("n_shapes") != N_SHAPES):
+            raise ModelError(f"glyph model {path} is of another format")
+        alphabet = meta.get("alphabet")
+        if alphabet != ALPHABET:
+            if not isinstance(alphabet, str):
+                raise ModelError(f"glyph model {path} has no alphabet")
+            keys, ok = _remap(keys, alphabet)
+            means, counts, z_ok = means[ok], counts[ok], np.broadcast_to(z_ok, ok.shape)[ok]
+            proto_keys, pok = _remap(proto_keys, alphabet)
+            protos = protos[pok]
+        d = means.shape[1]
+        scatter = np.zeros((d, d))
+        scatter[np.triu_indices(d)] = packed
+        scatter = scatter + np.triu(scatter, 1).T
+        try:
+            return cls(keys, means, counts, scatter, z_ok, protos, proto_keys, meta)
+        except ValueError as err:
+            raise ModelError(f"glyph model {path} is inconsistent: {err}") from err
+
+    @classmethod
+    def default(cls) -> GlyphModel:
+        """The model shipped with plateline (simulator's default font)."""
+        ref = resources.files("plateline.vision.models").joinpath(DEFAULT_MODEL)
+        with resources.as_file(ref) as path:
+            return cls.load(path)
+
+
+def _remap(keys: np.ndarray, alphabet: str) -> tuple[np.ndarray, np.ndarray]:
+    """Keys of a model written with another alphabet, in this one's (and which survive)."""
+    remap = np.array([GLYPH_INDEX.get(c, -1) for c in alphabet])
+    glyph = remap[keys // N_SHAPES]
+    ok = glyph >= 0
+    return glyph[ok] * N_SHAPES + keys[ok] % N_SHAPES, ok
+
+
+def _prototypes(feats: np.ndarray, keys: np.ndarray, proj: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Up to PROTOTYPES cluster means (raw features) per class, clustered in ``proj``."""
+    z = (feats @ proj).astype(np.float32)
+    protos, proto_keys = [], []
+    for key in np.unique(keys):
+        idx = np.flatnonzero(keys == key)
+        k = min(PROTOTYPES, len(idx) // 10 + 1)
+        if k > 1:
+            crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-3)
+            cv2.setRNGSeed(int(key))
+            _, labels, _ = cv2.kmeans(z[idx], k, None, crit, 2,  # type: ignore[call-overload]
+                                      cv2.KMEANS_PP_CENTERS)
+            labels = labels.ravel()
+        else:
+            labels = np.zeros(len(idx), np.int32)
+        for j in range(k):
+            members = idx[labels == j]
+            if members.size:
+                protos.append(feats[members].mean(axis=0))
+                proto_keys.append(key)
+    return np.array(protos, np.float32), np.array(proto_keys, np.int32)
+
+
+def _calibrate(model: GlyphModel, feats: np.ndarray, keys: np.ndarray,
+               base: GlyphModel | None) -> np.ndarray:
+    """``z_ok`` per class from the taught glyphs' distances to their own class."""
+    own = np.empty(len(keys))
+    cls_of = np.searchsorted(model.keys, keys)
+    for start in range(0, len(keys), 4096):
+        part = slice(start, start + 4096)
+        d2 = model.distances(feats[part].astype(np.float32))
+        own[part] = d2[np.arange(d2.shape[0]), cls_of[part]] / model.dims
+    z_all = max(float(np.percentile(own, Z_PERCENTILE)), 0.05)
+    z_ok = np.full(len(model.keys), z_all)
+    for k in np.unique(cls_of):
+        mine = own[cls_of == k]
+        if mine.size >= MIN_CLASS_SAMPLES:
+            z_ok[k] = min(MAX_CLASS_SPREAD * z_all,
+                          max(z_all, float(np.percentile(mine, Z_PERCENTILE))))
+    if base is not None:
+        kept = ~np.isin(model.keys, keys)
+        from_base = base.z_ok[np.searchsorted(base.keys, model.keys[kept])]
+        z_ok[kept] = np.maximum(from_base, z_all if len(keys) >= 500 else 0.0)
+    return z_ok

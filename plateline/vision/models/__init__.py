@@ -1,0 +1,1 @@
+"""Glyph models shipped with plateline (``default.npz``)."""

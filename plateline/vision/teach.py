@@ -1,0 +1,130 @@
+"""Teaching the glyph model from labelled sample folders of full frames.
+
+Each frame of ``labels.csv`` (``camera.md``) holds one plate: it is located,
+rectified with the layout of its *labelled* type, segmented and its glyphs are
+paired with the label's characters (each glyph also slightly shifted and scaled,
+see ``JITTER``). Frames that do not give exactly one plate, or do not segment
+into the label's number of characters, are skipped and counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from plateline.errors import VisionError
+
+from .alphabet import ALPHABET, GLYPH_INDEX
+from .layouts import layout_for
+from .locate import candidates
+from .model import GlyphModel
+from .reader import decode, segment_plate
+from .samples import read_labels
+from .segment import SegmentError
+
+
+@dataclass
+class TeachReport:
+    """What went into a teaching."""
+
+    frames: int = 0
+    used: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    glyphs: int = 0
+    untaught: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"frames": self.frames, "used": self.used, "skipped": sum(self.skipped.values()),
+                "skipped_by_reason": dict(self.skipped), "glyphs": self.glyphs,
+                "untaught": self.untaught}
+
+
+@dataclass
+class GlyphSet:
+    """Glyph images with their labels and row shapes."""
+
+    glyphs: list[np.ndarray] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    shapes: list[int] = field(default_factory=list)
+
+
+def collect(sample_dirs: Iterable[str | Path], report: TeachReport | None = None) -> GlyphSet:
+    """Glyphs of every usable frame of the folders (each frame once)."""
+    report = report if report is not None else TeachReport()
+    out = GlyphSet()
+    for sample_dir in sample_dirs:
+        seen: set[str] = set()
+        for row in read_labels(sample_dir):
+            if row.filename in seen:
+                continue
+            seen.add(row.filename)
+            report.frames += 1
+            reason = _collect_frame(Path(sample_dir) / row.filename, row.text, row.plate_type, out)
+            if reason:
+                report.skipped[reason] += 1
+            else:
+                report.used += 1
+    report.glyphs = len(out.glyphs) // (1 + len(JITTER))
+    return out
+
+
+def _collect_frame(path: Path, text: str, plate_type: str, out: GlyphSet) -> str:
+    """Add the frame's glyphs to ``out``; returns why it was skipped, or ""."""
+    if any(c not in GLYPH_INDEX for c in text):
+        return "label outside the alphabet"
+    try:
+        image = decode(path.read_bytes())
+    except (OSError, VisionError):
+        return "unreadable frame"
+    cands = candidates(image)
+    if len(cands) != 1:
+        return f"{len(cands)} plates found"
+    try:
+        _, rows, seg = segment_plate(image, cands[0], plate_type)
+    except SegmentError:
+        return "not segmented"
+    if layout_for(plate_type, rows).n_chars != len(text) or len(seg.glyphs) != len(text):
+        return "wrong number of characters"
+    out.glyphs.extend(seg.glyphs)
+    out.labels.extend(text)
+    out.shapes.extend(seg.shapes)
+    for k, (dx, scale) in enumerate(JITTER):
+        for g, ch, shape in zip(seg.glyphs, text, seg.shapes):
+            sign = 1 if (k + len(out.glyphs)) % 2 else -1
+            out.glyphs.append(_jitter(g, sign * dx, scale))
+            out.labels.append(ch)
+            out.shapes.append(shape)
+    return ""
+
+
+#: Extra copies of every taught glyph (x shift in px, scale): the reader must not
+#: depend on the last pixel of where a glyph was cut.
+JITTER = ((0.8, 1.035), (0.8, 0.965))
+
+
+def _jitter(glyph: np.ndarray, dx: float, scale: float) -> np.ndarray:
+    h, w = glyph.shape
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, scale)
+    m[0, 2] += dx
+    return cv2.warpAffine(glyph, m, (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+def teach(sample_dirs: Iterable[str | Path], *, base: GlyphModel | None = None
+          ) -> tuple[GlyphModel, TeachReport]:
+    """A model taught from sample folders (on top of ``base`` when given)."""
+    dirs = [Path(d) for d in sample_dirs]
+    report = TeachReport()
+    data = collect(dirs, report)
+    if not data.glyphs:
+        raise VisionError("no usable frame to teach from")
+    model = GlyphModel.teach(data.glyphs, data.labels, data.shapes, base=base,
+                             meta={"taught_from": [d.name for d in dirs]})
+    known = set(model.glyphs)
+    report.untaught = "".join(c for c in ALPHABET if c not in known)
+    return model, report

@@ -1,0 +1,46 @@
+"""Rebuild ``plateline/vision/models/default.npz`` from frames of the simulator's renderer.
+
+    .venv/bin/python tests/vision/build_default_model.py [--frames 2000] [--keep DIR]
+
+Writes two labelled sample folders with the default plate font (normal and harsh
+optics, every plate type, two-row yellow plates included) and teaches the glyph
+model from them with ``plateline.vision.teach``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from plateline.simulators.render.samples import write_sample_folder
+from plateline.vision.teach import teach
+
+OUT = Path(__file__).resolve().parents[2] / "plateline" / "vision" / "models" / "default.npz"
+SEEDS = {"normal": 20261101, "harsh": 20261102}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=2000, help="frames per optics level")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the sample folders here")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or Path(tmp)
+        dirs = []
+        for level, seed in SEEDS.items():
+            folder = root / f"default-{level}"
+            if not (folder / "labels.csv").exists():
+                write_sample_folder(folder, args.frames, seed=seed, font="default", level=level)
+            dirs.append(folder)
+        model, report = teach(dirs)
+        model.meta["font"] = "default (Noto Sans CJK SC Bold subset)"
+        model.save(args.out)
+    print(json.dumps(dict(report.as_dict(), out=str(args.out), size=args.out.stat().st_size),
+                     ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The glyph model file, and teaching a new font from sample folders."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plateline.simulators.render import Distortion, PlateFont, PlateSpec
+from plateline.simulators.render.samples import write_sample_folder
+from plateline.vision import Expectation, read_frame, verify
+from plateline.vision.alphabet import ALPHABET
+from plateline.vision.cli import eval_main, teach_main
+from plateline.vision.model import GlyphModel, ModelError
+from plateline.vision.segment import GLYPH_H, GLYPH_W
+
+from .conftest import frame
+
+DEFAULT = Path(__file__).resolve().parents[2] / "plateline" / "vision" / "models" / "default.npz"
+
+
+def test_default_model_is_small_and_knows_every_plate_glyph(model: GlyphModel) -> None:
+    assert DEFAULT.stat().st_size < 5_000_000
+    missing = set(ALPHABET) - set(model.glyphs)
+    assert missing <= {"I"}  # I is never issued
+
+
+def test_model_file_holds_no_pickles(model: GlyphModel, tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as data:  # would raise on an object array
+        assert {"keys", "means", "counts", "scatter", "z_ok", "protos", "proto_keys",
+                "meta"} <= set(data.files)
+    with zipfile.ZipFile(path) as zf:
+        assert all(name.endswith(".npy") for name in zf.namelist())
+
+
+def test_save_load_round_trip_scores_the_same(model: GlyphModel, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    glyphs = rng.random((5, GLYPH_H, GLYPH_W)).astype(np.float32)
+    model.save(tmp_path / "m.npz")
+    again = GlyphModel.load(tmp_path / "m.npz")
+    np.testing.assert_allclose(again.scores(glyphs, [0] * 5), model.scores(glyphs, [0] * 5),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04garbage"])
+def test_unreadable_model_file(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    with pytest.raises(ModelError):
+        GlyphModel.load(path)
+
+
+def test_model_of_another_format(tmp_path: Path) -> None:
+    path = tmp_path / "other.npz"
+    np.savez(path, keys=np.arange(3), means=np.zeros((3, 5)), counts=np.ones(3),
+             scatter=np.zeros(15), z_ok=np.ones(3), meta=np.array('{"format": 99}'))
+    with pytest.raises(ModelError):
+        GlyphModel.load(path)
+
+
+def test_teaching_needs_matching_labels() -> None:
+    g = np.zeros((2, GLYPH_H, GLYPH_W), np.float32)
+    with pytest.raises(ValueError):
+        GlyphModel.teach(g, ["A"], [0, 0])
+    with pytest.raises(ValueError):
+        GlyphModel.teach(g, ["A", "?"], [0, 0])
+
+
+@pytest.fixture(scope="module")
+def second_font_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("second")
+    return write_sample_folder(out, 36, seed=5, font="second", level="normal",
+                               types=("blue", "yellow", "green", "white"))
+
+
+@pytest.mark.parametrize("with_base", [False, True])
+def test_teach_second_font_then_read_it(model: GlyphModel, second_font_folder: Path,
+                                        tmp_path: Path, with_base: bool) -> None:
+    out = tmp_path / "site.npz"
+    base = DEFAULT if with_base else None
+    report = teach_main(second_font_folder, out, base)
+    assert report["used"] >= 34 and out.exists()
+    # with a base, glyphs the samples lack are still known (from the base)
+    assert (set(str(report["known"])) >= set(ALPHABET) - {"I"}) == with_base
+    result = eval_main(second_font_folder, out, tmp_path / "d.jsonl", as_json=False)
+    assert result["false_accepts"] == 0
+    assert result["read_rate"] >= 0.97
+    assert result["false_rejects"] <= 1
+
+
+def test_taught_model_verifies_a_second_font_plate(second_font_folder: Path,
+                                                   tmp_path: Path) -> None:
+    out = tmp_path / "site.npz"
+    teach_main(second_font_folder, out, DEFAULT)
+    site = GlyphModel.load(out)
+    text = next(line.split(",")[1] for line in
+                (second_font_folder / "labels.csv").read_text("utf-8").splitlines()[1:]
+                if line.split(",")[2] == "blue")
+    data, _ = frame([PlateSpec(text, "blue")], 99, font=PlateFont.second(),
+                    distortion=Distortion.normal())
+    d = verify(read_frame(data, site), Expectation(text, "blue", 1), min_confidence=0.6)
+    assert d.ok, d.detail
