@@ -46,12 +46,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                       demo_operator=args.demo_operator))
 
 
-def _cmd_sim(args: argparse.Namespace) -> int:
-    from plateline.simulators.__main__ import main as sim_main
-
-    return sim_main(args.sim_args)
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from plateline.demo import DemoOptions, run_demo
 
@@ -126,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workdir", type=Path, default=None,
                    help="where the database, frames and truth go (default: a new temp folder)")
 
-    s = add("sim", _cmd_sim, "run the simulated plant and its devices (see `plateline sim -h`)")
-    s.add_argument("sim_args", nargs=argparse.REMAINDER)
+    # `plateline sim ...` is handed to the simulator's own parser in main(); listed for -h.
+    sub.add_parser("sim", help="run the simulated plant and its devices, or some of them "
+                               "(plateline sim -h)")
 
     r = add("run", _cmd_run, "run the controller against the devices the configuration names")
     r.add_argument("--config", type=Path, required=True)
@@ -167,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sim"]:  # the simulator has its own options (plateline sim -h)
+        from plateline.simulators.cli import main as sim_main
+
+        return sim_main(argv[1:])
     args = build_parser().parse_args(argv)
     _setup_logging(args.log_level)
     try:

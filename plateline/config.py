@@ -112,6 +112,25 @@ class OrderSettings(_Strict):
         return v
 
 
+class ExportSettings(_Strict):
+    # EPCIS identifiers are URIs under this base, a domain the site controls.
+    epcis_id_base: Annotated[str, Field(pattern=r"^https?://[^/]+/(.*/)?$")] = (
+        "https://plateline.invalid/")
+    # IANA zone of the events' local time, e.g. "Asia/Shanghai".
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {v!r}") from err
+        return v
+
+
 class LineConfig(_Strict):
     """The whole configuration of one line."""
 
@@ -122,6 +141,7 @@ class LineConfig(_Strict):
     orders: OrderSettings = OrderSettings()
     timing: TimingSettings = TimingSettings()
     vision: VisionSettings = VisionSettings()
+    export: ExportSettings = ExportSettings()
     devices: dict[str, Device]
 
     @model_validator(mode="after")

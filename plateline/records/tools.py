@@ -9,7 +9,7 @@ from typing import Literal, TextIO
 from plateline.config import LineConfig
 from plateline.recipes import load_recipes
 from plateline.records.db import make_engine, make_sessionmaker
-from plateline.records.export import export_epcis, export_jsonl
+from plateline.records.export import EpcisConfig, export_epcis, export_jsonl
 from plateline.records.orders import ImportReport, import_orders
 from plateline.records.plates import DEFAULT_EBIKE_PATTERN
 
@@ -38,7 +38,11 @@ def export_records(cfg: LineConfig, out: TextIO, *, fmt: Literal["jsonl", "epcis
     try:
         with make_sessionmaker(engine)() as session:
             if fmt == "epcis":
-                return export_epcis(session, out, line_id=cfg.line_id)
+                from zoneinfo import ZoneInfo
+
+                epcis = EpcisConfig(id_base=cfg.export.epcis_id_base,
+                                    tz=ZoneInfo(cfg.export.timezone))
+                return export_epcis(session, out, line_id=cfg.line_id, config=epcis)
             return export_jsonl(session, out, line_id=cfg.line_id)
     finally:
         engine.dispose()
