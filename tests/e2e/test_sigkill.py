@@ -48,8 +48,10 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, (tmp_path / "controller.log").read_text()[-3000:]
             time.sleep(0.05)
         kill_hard(controller)
-        in_flight = {row[0] for row in _db(tmp_path).execute(
-            "select enter_seq from items where closed_at is null")}
+        with _db(tmp_path) as con:
+            in_flight = {row[0] for row in con.execute(
+                "select enter_seq from items where closed_at is null")}
+            stored_at_kill = con.execute("select max(seq) from plc_events").fetchone()[0]
         time.sleep(1.5)  # the PLC notices the lost heartbeat and holds the line
         controller = start_controller(tmp_path, cfg, start=False)
         deadline = time.monotonic() + 240
@@ -71,6 +73,18 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert len({(r["plc_boot"], r["enter_seq"]) for r in records}) == TRAYS
     assert _count(tmp_path, "select count(*) from plc_events") == _count(
         tmp_path, "select count(distinct plc_boot || '/' || seq) from plc_events")
+    # Trays that entered while the controller was dead were read late: their events
+    # came in the new controller's first read of the ring.
+    with _db(tmp_path) as con:
+        first_after = con.execute(
+            "select min(received_at) from plc_events where seq > ?", (stored_at_kill,)
+        ).fetchone()[0]
+        caught = {row[0] for row in con.execute(
+            "select seq from plc_events where seq > ? and type = 1 and "
+            "julianday(received_at) <= julianday(?) + 0.2 / 86400.0",
+            (stored_at_kill, first_after))}
+    assert caught, "the restarted controller found no events waiting in the ring"
+    in_flight |= caught
     by_key = {(t["plc_boot"], t["enter_seq"] % 65536): t for t in truth}
     for r in records:
         t = by_key[(r["plc_boot"], r["enter_seq"] % 65536)]
