@@ -23,6 +23,8 @@ _DRIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "opencv": ("plateline.drivers.camera_opencv", "OpenCVCamera"),
         "files": ("plateline.drivers.camera_files", "FilesCamera"),
     },
+    "scale": {"mtsics": ("plateline.drivers.scale_mtsics", "MtSicsScale")},
+    "printer": {"zpl": ("plateline.drivers.printer_zpl", "ZplPrinter")},
 }
 
 
