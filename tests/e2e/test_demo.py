@@ -22,7 +22,8 @@ def test_demo_at_x10_matches_the_truth(tmp_path: Path) -> None:
         [sys.executable, "-m", "plateline.cli", "demo", "--speed", "10", "--trays", "200",
          "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    summary = proc.stdout.rpartition("plateline demo summary")[2]
+    assert proc.returncode == 0, summary[-6000:] or proc.stderr[-4000:]
     assert "records match the plant's truth: YES" in proc.stdout
     records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
     assert len(records) == 200
