@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from plateline.drivers.packer_results import PackEvent
+    from plateline.drivers.scale_mtsics import Weight
+    from plateline.drivers.zpl import PrinterStatus, WaybillLabel
 
 
 class CodeReader(Protocol):
@@ -14,7 +20,8 @@ class CodeReader(Protocol):
 
     name: str
 
-    async def scan(self, timeout: float | None = None) -> str | None: ...
+    async def scan(self, timeout: float | None = None, *,
+                   stop: asyncio.Event | None = None) -> str | None: ...
 
 
 class Camera(Protocol):
@@ -44,3 +51,44 @@ class TagClient(Protocol):
 
     async def write_ring_slot(self, ring: str, index: int, values: Sequence[int], *,
                               timeout: float | None = None) -> None: ...
+
+
+class Scale(Protocol):
+    """A check-weigher (``W1``): ``SI``, the weight now, stable or dynamic.
+
+    ScaleBusy when it cannot weigh now; other DeviceErrors for faults and timeouts.
+    """
+
+    name: str
+
+    async def weigh_immediate(self, timeout: float | None = None) -> Weight: ...
+
+
+class LabelPrinter(Protocol):
+    """A label printer (``P1``): host status, and one waybill label printed.
+
+    ``print_label`` raises PrinterFault (nothing printed) when the printer is not ready.
+    """
+
+    name: str
+
+    async def status(self, timeout: float | None = None) -> PrinterStatus: ...
+
+    async def print_label(self, label: WaybillLabel, *, check_status: bool = True,
+                          timeout: float | None = None) -> None: ...
+
+
+class PackerTags(Protocol):
+    """Tag-level access to the packer (``drivers.opcua.OpcUaClient``)."""
+
+    name: str
+
+    async def read(self, *tags: str, timeout: float | None = None) -> dict[str, Any]: ...
+
+    async def write(self, tag: str, value: Any, *, timeout: float | None = None) -> None: ...
+
+
+class PackResults(Protocol):
+    """The packer's seal results in SEQUENCE order (``drivers.packer_results.PackResultTracker``)."""
+
+    async def get(self) -> PackEvent: ...

@@ -84,11 +84,14 @@ class SerialCodeReader:
         """Return the reason once the port is broken or closed (for a supervisor)."""
         return await self._line.wait_lost()
 
-    async def scan(self, timeout: float | None = None) -> str | None:
+    async def scan(self, timeout: float | None = None, *,
+                   stop: asyncio.Event | None = None) -> str | None:
         """Trigger one read; the data, or None when the reader decoded nothing.
 
-        DeviceTimeoutError when no answer comes within the timeout (the read is then
-        stopped with LOFF and its late answer drained); ProtocolError for garbage.
+        ``stop`` ends the read early when it is set (``LOFF``): the reader then answers
+        what it has, ``ERROR`` when it had decoded nothing yet. DeviceTimeoutError when
+        no answer comes within the timeout (the read is then stopped with LOFF and its
+        late answer drained); ProtocolError for garbage.
         """
         limit = self.timeout if timeout is None else timeout
         async with self._lock:
@@ -96,9 +99,13 @@ class SerialCodeReader:
             deadline = loop.time() + limit
             self._line.discard_input()
             await self._line.write(TRIGGER, timeout=limit)
+            answer = asyncio.ensure_future(self._line.readline(
+                TERMINATOR, max(0.0, deadline - loop.time()),
+                max_size=self.max_length + len(TERMINATOR)))
             try:
-                raw = await self._line.readline(TERMINATOR, max(0.0, deadline - loop.time()),
-                                                max_size=self.max_length + len(TERMINATOR))
+                if stop is not None:
+                    await self._end_early_on(stop, answer, deadline)
+                raw = await answer
             except DeviceTimeoutError as err:
                 await self._stop_read()
                 raise DeviceTimeoutError(f"no answer within {limit:g} s", device=self.name,
@@ -106,7 +113,25 @@ class SerialCodeReader:
             except ProtocolError:
                 self._line.discard_input()
                 raise
+            finally:
+                if not answer.done():
+                    answer.cancel()
+                    await asyncio.gather(answer, return_exceptions=True)
             return decode_answer(raw, device=self.name)
+
+    async def _end_early_on(self, stop: asyncio.Event, answer: asyncio.Future[bytes],
+                            deadline: float) -> None:
+        """Send LOFF if ``stop`` is set before ``answer`` came; the answer still follows."""
+        waiter: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
+        pending: set[asyncio.Future[object]] = {answer, waiter}  # type: ignore[arg-type]
+        try:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            await asyncio.gather(waiter, return_exceptions=True)
+        if not answer.done():
+            loop = asyncio.get_running_loop()
+            await self._line.write(STOP, timeout=max(0.001, deadline - loop.time()))
 
     async def _stop_read(self) -> None:
         """End a read that outlived its timeout and swallow its late answer."""

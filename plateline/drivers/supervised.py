@@ -6,6 +6,8 @@ reopens the port after the device or its cable went away.
 
 from __future__ import annotations
 
+import asyncio
+
 from plateline.drivers.codereader import SerialCodeReader
 from plateline.drivers.supervisor import LinkSupervisor
 
@@ -20,5 +22,6 @@ class SupervisedCodeReader:
         self.link = link
         self.name = link.name
 
-    async def scan(self, timeout: float | None = None) -> str | None:
-        return await self.link.use(lambda reader: reader.scan(timeout))
+    async def scan(self, timeout: float | None = None, *,
+                   stop: asyncio.Event | None = None) -> str | None:
+        return await self.link.use(lambda reader: reader.scan(timeout, stop=stop))

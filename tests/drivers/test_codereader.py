@@ -158,3 +158,25 @@ def test_answer_arrives_in_any_chunking(text: str, cuts: list[int]) -> None:
             peer.close()
 
     assert asyncio.run(scenario()) == text
+
+
+async def test_stop_ends_the_read_early_with_loff(peer: PtyPeer) -> None:
+    async def reader_that_answers_only_loff() -> None:
+        assert await peer.read_until(b"\r") == b"LON\r"
+        assert await peer.read_until(b"\r") == b"LOFF\r"
+        peer.write(b"ERROR\r")
+
+    stop = asyncio.Event()
+    async with SerialCodeReader("S1", peer.path, timeout=2.0) as s1:
+        playing = asyncio.create_task(reader_that_answers_only_loff())
+        scanning = asyncio.create_task(s1.scan(stop=stop))
+        await asyncio.sleep(0.05)
+        assert not scanning.done()
+        began = time.monotonic()
+        stop.set()
+        assert await scanning is None
+        assert time.monotonic() - began < 0.5  # not the 2 s timeout
+        await playing
+        # the reader is free for the next trigger, with nothing stale in between
+        assert await scan_with(s1, peer, b"ORD-2026-000043\r") == "ORD-2026-000043"
+

@@ -2,10 +2,12 @@
 
 Two workers, both in ENTERED order: the scan worker triggers the reader while the
 tray is in its field of view (a trigger that cannot be sent before the window
-closes is not sent: NOREAD; a read that goes on ``scan_grace_s`` after the window
-closed is ended, so that a slow NOREAD does not cost the next tray its window);
-the bind worker checks the order and binds the item in one transaction. Serial
-binding is what keeps two trays of one order from both passing.
+closes is not sent: NOREAD). The reader decodes what it saw at the trigger, so a
+read may go on after the tray has left; it is ended early (``LOFF``) only when the
+next tray needs the reader, ``HANDOVER_S`` before that tray's window closes, so
+that a slow NOREAD does not cost the next tray its window. The bind worker checks
+the order and binds the item in one transaction. Serial binding is what keeps two
+trays of one order from both passing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +30,9 @@ from plateline.recipes import Recipe
 from plateline.records.models import utcnow
 
 log = logging.getLogger(__name__)
+
+#: Time to end a read (LOFF, the reader's answer) and trigger the next one.
+HANDOVER_S = 0.02
 
 
 @dataclass(eq=False)
@@ -52,12 +58,14 @@ class InfeedStation:
         self.scan_timeout_s = scan_timeout_s
         self.journal = journal
         self.recipes = recipes
-        self._scans: asyncio.Queue[_Job] = asyncio.Queue()
+        self._scans: deque[_Job] = deque()
+        self._scan_queued = asyncio.Event()
         self._binds: asyncio.Queue[_Job] = asyncio.Queue()
 
     def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
         future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
-        self._scans.put_nowait(_Job(item, deadline, future, utcnow()))
+        self._scans.append(_Job(item, deadline, future, utcnow()))
+        self._scan_queued.set()
         return future
 
     async def run(self) -> None:
@@ -65,9 +73,15 @@ class InfeedStation:
             tg.create_task(self._scan_worker(), name="INFEED scan")
             tg.create_task(self._bind_worker(), name="INFEED bind")
 
+    async def _next_scan(self) -> _Job:
+        while not self._scans:
+            self._scan_queued.clear()
+            await self._scan_queued.wait()
+        return self._scans.popleft()
+
     async def _scan_worker(self) -> None:
         while True:
-            job = await self._scans.get()
+            job = await self._next_scan()
             if job.future.done():
                 continue
             try:
@@ -89,17 +103,28 @@ class InfeedStation:
         late = time.monotonic() - job.deadline
         if late >= 0:
             return f"window closed {late * 1000:.0f} ms before the trigger"
-        # The reader decides what it saw at the trigger; a read still going on a grace
-        # after the tray left its view is ended (LOFF), freeing it for the next tray.
-        timeout = min(self.scan_timeout_s, -late + self.scan_grace_s)
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(self._stop_for_next_tray(stop))
         try:
-            data = await self.reader.scan(timeout=timeout)
+            data = await self.reader.scan(timeout=self.scan_timeout_s, stop=stop)
         except DeviceError as err:
             return f"{self.reader.name}: {err}"
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         if data is None or not data.strip():
             return f"{self.reader.name}: no read"
         job.barcode = data.strip()
         return None
+
+    async def _stop_for_next_tray(self, stop: asyncio.Event) -> None:
+        """Set ``stop`` when the next tray must be triggered to stay inside its window."""
+        while not self._scans:
+            self._scan_queued.clear()
+            await self._scan_queued.wait()
+        nxt = self._scans[0]
+        await asyncio.sleep(max(0.0, nxt.deadline - HANDOVER_S - time.monotonic()))
+        stop.set()
 
     async def _bind_worker(self) -> None:
         while True:
