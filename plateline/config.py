@@ -6,13 +6,22 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from plateline.errors import ConfigError
 
@@ -64,10 +73,78 @@ class FilesCameraDevice(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
 
 
+class ScaleDevice(_Strict):
+    """Check-weigher ``W1`` (MT-SICS over serial)."""
+
+    driver: Literal["mtsics"]
+    port: str
+    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 115200
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.3
+
+
+class PrinterDevice(_Strict):
+    """Label printer ``P1`` (ZPL over serial)."""
+
+    driver: Literal["zpl"]
+    port: str
+    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] = 115200
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 1.0
+    cjk_font: Annotated[str, Field(pattern=r"^[A-Z]:[A-Z0-9_-]{1,16}\.(TTF|TTE|FNT)$")] = (
+        "E:ANMDS.TTF")
+
+
+class OpcUaDevice(_Strict):
+    """Packaging machine ``PACK`` (OPC UA). The password is never shown or logged."""
+
+    driver: Literal["opcua"]
+    url: Annotated[str, Field(pattern=r"^opc\.tcp://[^/@\s]+(/\S*)?$")]
+    node_map: str = "builtin:packer_opcua"
+    security: Literal["SignAndEncrypt", "None"] = "SignAndEncrypt"
+    certificate: Path | None = None
+    private_key: Path | None = None
+    server_certificate: Path | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    allow_insecure: bool = False
+    timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
+
+    @model_validator(mode="after")
+    def _security(self) -> "OpcUaDevice":
+        if self.security == "SignAndEncrypt" and (self.certificate is None
+                                                  or self.private_key is None):
+            raise ValueError("security SignAndEncrypt needs certificate and private_key")
+        if self.password is not None and self.password_env is not None:
+            raise ValueError("give password or password_env, not both")
+        if (self.password is not None or self.password_env is not None) and not self.user:
+            raise ValueError("a password needs a user")
+        return self
+
+    def resolved_password(self) -> str | None:
+        """The password, from the file or from the environment variable it names."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_env is None:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(f"environment variable {self.password_env} (PACK password) "
+                              "is not set")
+        return value
+
+
 Device = Annotated[
-    Union[ModbusDevice, CodeReaderDevice, HttpCameraDevice, OpenCVCameraDevice, FilesCameraDevice],
+    Union[ModbusDevice, CodeReaderDevice, HttpCameraDevice, OpenCVCameraDevice,
+          FilesCameraDevice, ScaleDevice, PrinterDevice, OpcUaDevice],
     Field(discriminator="driver"),
 ]
+
+#: Optional stations and the devices each needs (name -> type).
+OPTIONAL_STATIONS: dict[str, dict[str, type]] = {
+    "PACK": {"PACK": OpcUaDevice},
+    "WEIGH": {"W1": ScaleDevice},
+    "LABEL": {"P1": PrinterDevice, "S2": CodeReaderDevice},
+}
 
 
 class DatabaseSettings(_Strict):
@@ -142,6 +219,8 @@ class LineConfig(_Strict):
     timing: TimingSettings = TimingSettings()
     vision: VisionSettings = VisionSettings()
     export: ExportSettings = ExportSettings()
+    # Recipe put in force (changeover) when the controller starts, if PACK is configured.
+    recipe: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")] | None = None
     devices: dict[str, Device]
 
     @model_validator(mode="after")
@@ -158,7 +237,29 @@ class LineConfig(_Strict):
         cam = self.devices.get("CAM1")
         if not isinstance(cam, (HttpCameraDevice, OpenCVCameraDevice, FilesCameraDevice)):
             raise ValueError("devices.CAM1 is missing or not a camera (http, opencv, files)")
+        for station, needs in OPTIONAL_STATIONS.items():
+            present = [name for name in needs if name in self.devices]
+            for name in present:
+                if not isinstance(self.devices[name], needs[name]):
+                    raise ValueError(f"devices.{name} has the wrong driver for this station")
+            if present and len(present) != len(needs):
+                missing = [n for n in needs if n not in present]
+                raise ValueError(f"station {station} needs devices "
+                                 f"{' and '.join(needs)}: devices.{missing[0]} is missing")
+        pack = self.devices.get("PACK")
+        if (isinstance(pack, OpcUaDevice) and self.production and pack.security == "None"
+                and not pack.allow_insecure):
+            raise ValueError("devices.PACK: a production line refuses the OPC UA endpoint "
+                             "without security (security = \"None\") unless "
+                             "allow_insecure = true")
         return self
+
+    @property
+    def stations(self) -> tuple[str, ...]:
+        """The line's stations in flow order, from the devices configured."""
+        optional = [s for s, needs in OPTIONAL_STATIONS.items()
+                    if all(n in self.devices for n in needs)]
+        return ("INFEED", "VISION", *optional)
 
 
 def _format(err: ValidationError, source: str) -> str:
@@ -208,8 +309,17 @@ def _resolve_paths(cfg: LineConfig, base: Path) -> LineConfig:
     frames = _resolve(base, db.frames_dir) or db.frames_dir
     devices = {}
     for name, dev in cfg.devices.items():
-        if isinstance(dev, CodeReaderDevice) and not re.match(r"^(/|[A-Z]+\d+$|\w+://)", dev.port):
+        if (isinstance(dev, (CodeReaderDevice, ScaleDevice, PrinterDevice))
+                and not re.match(r"^(/|[A-Z]+\d+$|\w+://)", dev.port)):
             dev = dev.model_copy(update={"port": str(base / dev.port)})
+        elif isinstance(dev, OpcUaDevice):
+            dev = dev.model_copy(update={
+                "certificate": _resolve(base, dev.certificate) or dev.certificate,
+                "private_key": _resolve(base, dev.private_key) or dev.private_key,
+                "server_certificate": (_resolve(base, dev.server_certificate)
+                                       or dev.server_certificate),
+                "node_map": (dev.node_map if dev.node_map.startswith("builtin:")
+                             else str(_resolve(base, Path(dev.node_map)) or dev.node_map))})
         elif isinstance(dev, FilesCameraDevice):
             dev = dev.model_copy(update={"folder": _resolve(base, dev.folder) or dev.folder})
         elif isinstance(dev, ModbusDevice) and not dev.tag_map.startswith("builtin:"):

@@ -8,6 +8,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from plateline.config import (
     CodeReaderDevice,
@@ -15,18 +16,27 @@ from plateline.config import (
     HttpCameraDevice,
     LineConfig,
     ModbusDevice,
+    OpcUaDevice,
     OpenCVCameraDevice,
+    PrinterDevice,
+    ScaleDevice,
 )
 from plateline.contract import CmdResult, PackMLCommand, PackMLState
-from plateline.controller.line import LineController
+from plateline.controller.journal import Journal
+from plateline.controller.line import LineController, StationFactory
+from plateline.controller.recipe_changeover import ChangeoverRefused, RecipeChangeover
 from plateline.controller.settings import ControllerSettings
+from plateline.controller.stations import LabelStation, PackStation, WeighStation
+from plateline.controller.tracking import Station
 from plateline.drivers.camera import Camera
 from plateline.drivers.codereader import SerialCodeReader
 from plateline.drivers.modbus import ModbusTagClient
 from plateline.drivers.supervised import SupervisedCodeReader
 from plateline.drivers.supervisor import LinkSupervisor, entered
 from plateline.drivers.tagmap import load_tag_map
-from plateline.recipes import load_recipes
+from plateline.drivers.zpl import PrinterStatus, WaybillLabel
+from plateline.errors import DeviceError
+from plateline.recipes import Recipe, load_recipes
 from plateline.records.db import make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -48,7 +58,154 @@ def controller_settings(cfg: LineConfig) -> ControllerSettings:
         verdict_stall_alarm_s=t.verdict_stall_alarm_s,
         scan_timeout_s=s1.timeout_s,
         frames_dir=cfg.database.frames_dir,
+        required_stations=cfg.stations,
     )
+
+
+# -- devices kept open by a supervisor (as S1 and CONV) ---------------------------------
+
+class SupervisedScale:
+    """``W1`` through its supervisor: DeviceConnectionError at once while it is down."""
+
+    def __init__(self, link: LinkSupervisor[Any]) -> None:
+        self.link, self.name = link, link.name
+
+    async def weigh_immediate(self, timeout: float | None = None) -> Any:
+        return await self.link.use(lambda scale: scale.weigh_immediate(timeout))
+
+
+class SupervisedPrinter:
+    """``P1`` through its supervisor."""
+
+    def __init__(self, link: LinkSupervisor[Any]) -> None:
+        self.link, self.name = link, link.name
+
+    async def status(self, timeout: float | None = None) -> PrinterStatus:
+        result: PrinterStatus = await self.link.use(lambda p: p.status(timeout))
+        return result
+
+    async def print_label(self, label: WaybillLabel, *, check_status: bool = True,
+                          timeout: float | None = None) -> None:
+        await self.link.use(lambda p: p.print_label(label, check_status=check_status,
+                                                    timeout=timeout))
+
+
+class SupervisedPacker:
+    """``PACK`` tags through its supervisor (the seal results go to one shared tracker)."""
+
+    def __init__(self, link: LinkSupervisor[Any]) -> None:
+        self.link, self.name = link, link.name
+
+    async def read(self, *tags: str, timeout: float | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self.link.use(lambda c: c.read(*tags, timeout=timeout))
+        return result
+
+    async def write(self, tag: str, value: Any, *, timeout: float | None = None) -> None:
+        await self.link.use(lambda c: c.write(tag, value, timeout=timeout))
+
+    async def command(self, cmd: PackMLCommand, *, timeout: float | None = None) -> PackMLState:
+        state: PackMLState = await self.link.use(lambda c: c.command(cmd, timeout=timeout))
+        return state
+
+
+def _opcua_security(cfg: LineConfig, dev: OpcUaDevice) -> Any:
+    from plateline.drivers.opcua_security import SecuritySettings
+
+    return SecuritySettings(
+        mode=dev.security, certificate=dev.certificate, private_key=dev.private_key,
+        server_certificate=dev.server_certificate, user=dev.user,
+        password=dev.resolved_password(),
+        # the config refuses None in production unless allow_insecure is set
+        allow_none=dev.allow_insecure or not cfg.production)
+
+
+@dataclass
+class OptionalDevices:
+    """The optional stations' devices of one line, opened (None when not configured)."""
+
+    packer: SupervisedPacker | None = None
+    pack_results: Any = None
+    scale: SupervisedScale | None = None
+    printer: SupervisedPrinter | None = None
+    verifier: SupervisedCodeReader | None = None
+
+
+async def _open_optional(cfg: LineConfig, stack: AsyncExitStack) -> OptionalDevices:
+    out = OptionalDevices()
+    pack = cfg.devices.get("PACK")
+    if isinstance(pack, OpcUaDevice):
+        from plateline.drivers.opcua import OpcUaClient
+        from plateline.drivers.opcua_nodes import load_node_map
+        from plateline.drivers.packer_results import PackResultTracker
+
+        node_map = load_node_map(pack.node_map)
+        security = _opcua_security(cfg, pack)
+        tracker = PackResultTracker()
+        link = await stack.enter_async_context(LinkSupervisor(
+            "PACK", entered(lambda: OpcUaClient("PACK", pack.url, node_map, security=security,
+                                                timeout=pack.timeout_s, results=tracker))))
+        out.packer, out.pack_results = SupervisedPacker(link), tracker
+    w1 = cfg.devices.get("W1")
+    if isinstance(w1, ScaleDevice):
+        from plateline.drivers.scale_mtsics import MtSicsScale
+
+        out.scale = SupervisedScale(await stack.enter_async_context(LinkSupervisor(
+            "W1", entered(lambda: MtSicsScale("W1", w1.port, baudrate=w1.baudrate,
+                                              timeout=w1.timeout_s)))))
+    p1, s2 = cfg.devices.get("P1"), cfg.devices.get("S2")
+    if isinstance(p1, PrinterDevice) and isinstance(s2, CodeReaderDevice):
+        from plateline.drivers.printer_zpl import ZplPrinter
+
+        out.printer = SupervisedPrinter(await stack.enter_async_context(LinkSupervisor(
+            "P1", entered(lambda: ZplPrinter("P1", p1.port, baudrate=p1.baudrate,
+                                             timeout=p1.timeout_s, cjk_font=p1.cjk_font)))))
+        out.verifier = SupervisedCodeReader(await stack.enter_async_context(LinkSupervisor(
+            "S2", entered(lambda: SerialCodeReader("S2", s2.port, baudrate=s2.baudrate,
+                                                   timeout=s2.timeout_s)))))
+    return out
+
+
+def station_factories(settings: ControllerSettings, devices: OptionalDevices,
+                      recipes: dict[str, Recipe]) -> list[StationFactory]:
+    """Factories of the optional stations present, in flow order."""
+    factories: list[StationFactory] = []
+    required = settings.required_stations
+    if devices.packer is not None:
+        packer, results = devices.packer, devices.pack_results
+        factories.append(lambda journal: PackStation(packer, results))
+    if devices.scale is not None:
+        scale = devices.scale
+        factories.append(lambda journal: WeighStation(
+            scale, recipes, field_of_view_mm=settings.field_of_view_mm))
+    if devices.printer is not None and devices.verifier is not None:
+        printer, reader = devices.printer, devices.verifier
+        before = required[:required.index("LABEL")] if "LABEL" in required else required
+
+        def label(journal: Journal) -> Station:
+            return LabelStation(printer, reader, journal, recipes, before=before,
+                                scan_timeout_s=settings.scan_timeout_s,
+                                scan_grace_s=settings.scan_grace_s)
+
+        factories.append(label)
+    return factories
+
+
+def wire_line(controller: LineController, devices: OptionalDevices,
+              recipes: dict[str, Recipe]) -> None:
+    """Start checks, the packer's hold, and the recipe changeover of ``controller``."""
+    for station in controller.stations:
+        if isinstance(station, PackStation):
+            station.attach(controller.line_state.hold, controller.alarms)
+            controller.line_state.start_checks.append(station.start_problem)
+        elif isinstance(station, LabelStation):
+            controller.line_state.start_checks.append(station.start_problem)
+    if devices.packer is not None:
+        controller.packer = devices.packer
+        changeover = RecipeChangeover(devices.packer, controller.link,
+                                      lambda: controller.state, controller.alarms,
+                                      controller.journal, recipes)
+        controller.recipe_changeover = changeover
+        controller.line_state.start_checks.append(changeover.start_problem)
 
 
 def _camera(cfg: LineConfig) -> Camera:
@@ -89,11 +246,40 @@ async def open_controller(cfg: LineConfig) -> AsyncIterator[LineController]:
         camera = await stack.enter_async_context(_camera(cfg))
         verifier = await stack.enter_async_context(PlateVerifier(
             cfg.vision.model, workers=cfg.vision.workers))
-        controller = await stack.enter_async_context(LineController(
-            controller_settings(cfg), sessions=make_sessionmaker(engine), conveyor=plc,
+        optional = await _open_optional(cfg, stack)
+        settings = controller_settings(cfg)
+        line = LineController(
+            settings, sessions=make_sessionmaker(engine), conveyor=plc,
             tag_map=tag_map, recipes=recipes, code_reader=SupervisedCodeReader(reader_link),
-            camera=camera, verifier=verifier))
+            camera=camera, verifier=verifier,
+            stations=station_factories(settings, optional, recipes))
+        wire_line(line, optional, recipes)
+        controller = await stack.enter_async_context(line)
         yield controller
+
+
+async def initial_changeover(cfg: LineConfig, controller: LineController,
+                             timeout: float = 30.0) -> None:
+    """Put ``cfg.recipe`` in force once the line is in a state that allows it and its
+    machines answer (tried again while they come up, until ``timeout``)."""
+    changeover = controller.recipe_changeover
+    if cfg.recipe is None or changeover is None:
+        return
+    last: Exception | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                await controller.wait_for_state(PackMLState.STOPPED, PackMLState.IDLE,
+                                                PackMLState.HELD)
+                try:
+                    await changeover.change(cfg.recipe, "controller")
+                    return
+                except ChangeoverRefused as err:
+                    last = err
+                    log.info("recipe %s not yet in force: %s", cfg.recipe, err)
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        log.error("recipe %s not put in force: %s", cfg.recipe, last or "line not stopped")
 
 
 @dataclass
@@ -102,9 +288,38 @@ class StartResult:
     detail: str
 
 
+#: The command that moves the packer on towards Execute from each resting state.
+_PACKER_TOWARDS_EXECUTE = {
+    PackMLState.STOPPED: PackMLCommand.RESET, PackMLState.COMPLETE: PackMLCommand.RESET,
+    PackMLState.IDLE: PackMLCommand.START, PackMLState.HELD: PackMLCommand.UNHOLD,
+    PackMLState.SUSPENDED: PackMLCommand.UNSUSPEND, PackMLState.ABORTED: PackMLCommand.CLEAR,
+}
+
+
+async def start_packer(controller: LineController, *, user: str, timeout: float = 10.0) -> None:
+    """Bring the packer to Execute, as an operator would (nothing without a packer).
+
+    DeviceError when the packer refuses or cannot be reached, TimeoutError when it
+    does not get there within ``timeout``."""
+    packer = controller.packer
+    if packer is None:
+        return
+    async with asyncio.timeout(timeout):
+        while True:
+            state = PackMLState(int((await packer.read("STATE"))["STATE"]))
+            if state is PackMLState.EXECUTE:
+                return
+            cmd = _PACKER_TOWARDS_EXECUTE.get(state)
+            if cmd is None:  # an acting state: it ends by itself
+                await asyncio.sleep(0.05)
+                continue
+            await controller.packer_command(cmd, user)
+
+
 async def reset_and_start(controller: LineController, *, user: str,
                           timeout: float = 20.0) -> StartResult:
-    """Bring the line from Stopped/Complete/Idle to Execute, as an operator would."""
+    """Bring the line (and its packer) from Stopped/Complete/Idle to Execute, as an
+    operator would."""
     async with asyncio.timeout(timeout):
         if controller.state in (PackMLState.STOPPED, PackMLState.COMPLETE):
             res = await controller.command(PackMLCommand.RESET, user)
@@ -112,6 +327,10 @@ async def reset_and_start(controller: LineController, *, user: str,
                 return StartResult(False, f"Reset refused ({res.name})")
             await controller.wait_for_state(PackMLState.IDLE)
         if controller.state is PackMLState.IDLE:
+            try:
+                await start_packer(controller, user=user)
+            except (DeviceError, TimeoutError) as err:
+                return StartResult(False, f"packer not started ({err or 'timeout'})")
             res = await controller.command(PackMLCommand.START, user)
             if res is not CmdResult.TAKEN:
                 return StartResult(False, f"Start refused ({res.name})")
@@ -132,6 +351,7 @@ async def run_controller(cfg: LineConfig, *, auto_start: bool, hmi_port: int | N
         loop.add_signal_handler(sig, stop.set)
     async with open_controller(cfg) as controller:
         log.info("line %s: controller running, state %s", cfg.line_id, controller.state.name)
+        await initial_changeover(cfg, controller)
         if auto_start:
             try:
                 await controller.wait_for_state(PackMLState.STOPPED, PackMLState.IDLE,

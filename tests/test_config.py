@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from plateline.config import example_config_text, load_config, parse_config
+from plateline.config import OpcUaDevice, example_config_text, load_config, parse_config
 from plateline.errors import ConfigError
 from plateline.recipes import load_recipe, load_recipes
 
@@ -14,7 +14,12 @@ def test_example_config_is_valid_and_complete(tmp_path: Path) -> None:
     cfg_file.write_text(example_config_text(), encoding="utf-8")
     cfg = load_config(cfg_file)
     assert cfg.line_id == "L1"
-    assert set(cfg.devices) == {"CONV", "S1", "CAM1"}
+    assert set(cfg.devices) == {"CONV", "S1", "CAM1", "PACK", "W1", "P1", "S2"}
+    assert cfg.stations == ("INFEED", "VISION", "PACK", "WEIGH", "LABEL")
+    pack = cfg.devices["PACK"]
+    assert isinstance(pack, OpcUaDevice)
+    assert pack.certificate == tmp_path / "pki/controller.der"
+    assert cfg.devices["W1"].port == str(tmp_path / "var/sim/W1")  # type: ignore[union-attr]
     # relative paths are taken from the file's folder
     assert cfg.database.url == f"sqlite:///{tmp_path}/var/plateline.db"
     assert cfg.devices["S1"].port == str(tmp_path / "var/sim/S1")  # type: ignore[union-attr]
@@ -62,3 +67,70 @@ def test_bad_recipe_refused_with_clear_message(tmp_path: Path) -> None:
         load_recipe(bad)
     assert "packer.seal_temp_c" in str(err.value)
     assert "purple" in str(err.value)
+
+
+def _without(text: str, *devices: str) -> str:
+    """``text`` without the sections of ``devices``."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("[devices."):
+            skipping = line.strip()[9:-1] in devices
+        elif line.startswith("#") and skipping:
+            continue
+        if not skipping:
+            out.append(line)
+    return "".join(out)
+
+
+def test_stations_follow_the_devices() -> None:
+    text = example_config_text()
+    slice1 = parse_config(_without(text, "PACK", "W1", "P1", "S2"))
+    assert slice1.stations == ("INFEED", "VISION")
+    assert parse_config(_without(text, "PACK")).stations == ("INFEED", "VISION", "WEIGH",
+                                                              "LABEL")
+    assert parse_config(_without(text, "W1", "P1", "S2")).stations == ("INFEED", "VISION",
+                                                                        "PACK")
+    with pytest.raises(ConfigError, match="devices.S2 is missing"):
+        parse_config(_without(text, "S2"))
+    with pytest.raises(ConfigError, match="devices.W1 has the wrong driver"):
+        parse_config(text.replace('driver = "mtsics"', 'driver = "zpl"'))
+
+
+def test_none_endpoint_refused_in_production_unless_allowed() -> None:
+    insecure = example_config_text().replace('security = "SignAndEncrypt"', 'security = "None"')
+    assert parse_config(insecure).devices["PACK"].security == "None"  # type: ignore[union-attr]
+    production = insecure.replace("production = false", "production = true")
+    with pytest.raises(ConfigError, match="allow_insecure") as err:
+        parse_config(production, source="line.toml")
+    assert "devices.PACK" in str(err.value)
+    allowed = production.replace("allow_insecure = false", "allow_insecure = true")
+    assert parse_config(allowed).production
+    secure = example_config_text().replace("production = false", "production = true")
+    assert parse_config(secure).devices["PACK"].security == "SignAndEncrypt"  # type: ignore[union-attr]
+
+
+def test_secure_endpoint_needs_certificate() -> None:
+    text = example_config_text().replace('certificate = "pki/controller.der"\n', "")
+    with pytest.raises(ConfigError, match="needs certificate and private_key"):
+        parse_config(text)
+
+
+def test_password_never_shown_and_read_from_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    text = example_config_text().replace('password_env = "PLATELINE_PACK_PASSWORD"',
+                                         'password = "s3cret-pw"')
+    pack = parse_config(text).devices["PACK"]
+    assert isinstance(pack, OpcUaDevice)
+    assert "s3cret-pw" not in repr(pack) and "s3cret-pw" not in str(parse_config(text))
+    assert pack.resolved_password() == "s3cret-pw"
+    env = parse_config(example_config_text()).devices["PACK"]
+    assert isinstance(env, OpcUaDevice)
+    monkeypatch.delenv("PLATELINE_PACK_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match="PLATELINE_PACK_PASSWORD"):
+        env.resolved_password()
+    monkeypatch.setenv("PLATELINE_PACK_PASSWORD", "from-env")
+    assert env.resolved_password() == "from-env"
+    both = example_config_text().replace('user = "line"', 'user = "line"\npassword = "x"')
+    with pytest.raises(ConfigError, match="not both"):
+        parse_config(both)

@@ -119,7 +119,19 @@ class CloseItem:
     at: datetime
 
 
-Op = NewItem | DecideVerdict | AddResult | CloseItem
+@dataclass(frozen=True)
+class OperatorReject:
+    """An operator's reject by hand: the item's verdict becomes ``verdict`` (a PASS
+    already planned is planned again as this REJECT) and the action is recorded."""
+
+    key: ItemKey
+    verdict: Verdict
+    user: str
+    detail: dict[str, Any]
+    at: datetime
+
+
+Op = NewItem | DecideVerdict | AddResult | CloseItem | OperatorReject
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,17 @@ class OrderFacts:
     plate_count: int
     recipe_version: str
     min_confidence: float
+
+
+@dataclass(frozen=True)
+class OrderLabel:
+    """What the waybill label of an order carries (personal data: never logged)."""
+
+    order_id: str
+    waybill_no: str
+    recipient_name: str = field(repr=False)
+    recipient_phone: str = field(repr=False)
+    recipient_address: str = field(repr=False)
 
 
 class Journal:
@@ -313,6 +336,17 @@ class Journal:
                     _set_verdict(it, op.verdict, op.at)
                 it.outcome = op.outcome.value
                 it.closed_at = op.at
+            elif isinstance(op, OperatorReject):
+                it = item(op.key)
+                if it.closed_at is not None:
+                    raise JournalConflict(f"item {it.public_id()} is already closed")
+                if _verdict_of(it) != op.verdict:
+                    _set_verdict(it, op.verdict, op.at)
+                    it.verdict_seq = None  # the new verdict goes to the PLC as well
+                    it.verdict_written = False
+                s.add(OperatorAction(line_id=self.line_id, user=op.user, at=op.at,
+                                     action="reject", detail={**op.detail,
+                                                              "item_id": it.public_id()}))
         s.flush()
         return lambda key: item(key).id
 
@@ -417,6 +451,20 @@ class Journal:
                                 reason=result.reason_name, data=result.data,
                                 started_at=started_at, finished_at=utcnow()))
             return result, facts if result.ok else None
+
+        return self._submit(job)
+
+    # -- LABEL -----------------------------------------------------------------------
+
+    def order_label(self, order_id: str) -> asyncio.Future[OrderLabel]:
+        """The waybill number and recipient of ``order_id`` (LookupError if it is gone)."""
+
+        def job(s: Session) -> OrderLabel:
+            order = s.get(Order, order_id)
+            if order is None:
+                raise LookupError(f"order {order_id} not found")
+            return OrderLabel(order.order_id, order.waybill_no, order.recipient_name,
+                              order.recipient_phone, order.recipient_address)
 
         return self._submit(job)
 

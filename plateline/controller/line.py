@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,9 +26,11 @@ from plateline.controller.events import EventRingConsumer
 from plateline.controller.faults import CoreRestart, PlcRestarted
 from plateline.controller.journal import Cursor, Journal, JournalError, Op
 from plateline.controller.line_state import RUNNING, LineState
+from plateline.controller.operator import reject_by_hand
 from plateline.controller.ports import Camera, CodeReader, PlateVerifier
+from plateline.controller.recipe_changeover import RecipeChangeover
 from plateline.controller.settings import ControllerSettings
-from plateline.controller.stations import InfeedStation, VisionStation
+from plateline.controller.stations import InfeedStation, PackStation, VisionStation
 from plateline.controller.tracking import Counters, Station, Tracker
 from plateline.controller.verdicts import VerdictRingWriter
 from plateline.drivers.supervisor import LinkSupervisor
@@ -40,6 +42,17 @@ log = logging.getLogger(__name__)
 M = SEQ_MODULO
 
 StationFactory = Callable[[Journal], Station]
+
+
+class PackerControl(Protocol):
+    """The packer's PackML commands (``PACK``), as the line's builder provides them."""
+
+    name: str
+
+    async def read(self, *tags: str, timeout: float | None = None) -> dict[str, Any]: ...
+
+    async def command(self, cmd: PackMLCommand, *,
+                      timeout: float | None = None) -> PackMLState: ...
 
 
 class LineController:
@@ -74,6 +87,10 @@ class LineController:
         if missing:
             raise ValueError(f"required stations without a module: {', '.join(missing)}")
         self.tracker: Tracker | None = None
+        #: the line's recipe changeover, when the line has machines to set (PACK)
+        self.recipe_changeover: RecipeChangeover | None = None
+        #: the packer's commands, when the line has a packer (set by the line's builder)
+        self.packer: PackerControl | None = None
         self._stack: AsyncExitStack | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -125,6 +142,40 @@ class LineController:
                              timeout: float | None = None) -> PackMLState:
         """Wait until the controller's state is one of ``states``."""
         return await self.line_state.wait_for(*states, timeout=timeout)
+
+    async def operator_reject(self, tray: int | None = None, *, item_id: str | None = None,
+                              user: str) -> str:
+        """Reject the open item on ``tray`` (or ``item_id``) by hand; returns its item id.
+
+        The reason is OPERATOR_REJECT unless a check had already failed the item (the
+        first failure stands). The REJECT goes to the PLC even after a PASS. Refused
+        (``OperatorRefused``, recorded) for a tray past the gate or not on the line.
+        """
+        return await reject_by_hand(self.tracker if self._core_running else None,
+                                    self.journal, tray=tray, item_id=item_id, user=user)
+
+    @property
+    def packer_state(self) -> PackMLState | None:
+        """The packer's PackML state as last read (None: no packer, or unknown)."""
+        for station in self.stations:
+            if isinstance(station, PackStation):
+                return station.packer_state
+        return None
+
+    async def packer_command(self, cmd: PackMLCommand, user: str) -> PackMLState:
+        """An operator's PackML command to the packer (recorded); its state after.
+
+        DeviceError when the packer refuses it or cannot be reached."""
+        if self.packer is None:
+            raise DeviceError("this line has no packer", device="PACK")
+        try:
+            after = await self.packer.command(cmd)
+        except DeviceError as err:
+            await self.journal.record_action(user, f"packer {cmd.name} REFUSED",
+                                             {"error": str(err)})
+            raise
+        await self.journal.record_action(user, f"packer {cmd.name}", {"state": after.name})
+        return after
 
     def add_state_observer(self, callback: Callable[[PackMLState], None]) -> Callable[[], None]:
         return self.line_state.add_observer(callback)

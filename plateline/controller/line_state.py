@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from plateline.contract import CmdResult, ConveyorAlarm, PackMLCommand, PackMLState
@@ -35,6 +35,11 @@ LATCH_CLEARING = frozenset({C.UNHOLD, C.CLEAR, C.RESET, C.START})
 #: Commands that need the tracking core running (they let trays move).
 NEED_CORE = frozenset({C.START, C.UNHOLD, C.UNSUSPEND})
 _HOLD_RETRY_S = 1.0
+#: Alarm raised when a start check (printer, recipe read-back, packer) refuses Start.
+START_REFUSED = "START_REFUSED"
+
+#: A check run before Start is sent: the problem that refuses it, or None.
+StartCheck = Callable[[], Awaitable[str | None]]
 
 
 def controller_state(link_up: bool, conv: PackMLState | None, alarms: ConveyorAlarm,
@@ -81,6 +86,8 @@ class LineState:
         self._cmd_lock = asyncio.Lock()
         self._last_hold = 0.0
         self._seen_up = False
+        #: checks run before a Start is sent (devices not ready, recipe not in force)
+        self.start_checks: list[StartCheck] = []
         link.add_observer(self._update)
 
     @property
@@ -117,6 +124,8 @@ class LineState:
             alarms = status.alarms if status else ConveyorAlarm(0)
             why = refusal(before, cmd, link_up=self.link.usable, alarms=alarms,
                           core_ready=self.core_ready)
+            if why is None and cmd is C.START:
+                why = await self._start_problem()
             if why is not None:
                 log.info("command %s by %s refused: %s", cmd.name, user, why)
                 await self._record(user, cmd, {"result": "REFUSED", "by": "controller",
@@ -139,6 +148,19 @@ class LineState:
             await self._record(user, cmd, {"result": result.name, "state": before.name})
             self._update()
             return result
+
+    async def _start_problem(self) -> str | None:
+        """Run the start checks; the first problem (an alarm is raised), or None."""
+        for check in self.start_checks:
+            try:
+                problem = await check()
+            except Exception as err:  # noqa: BLE001 - a check that broke is doubt: refuse
+                problem = f"start check failed: {type(err).__name__}: {err}"
+            if problem is not None:
+                self.alarms.raise_(START_REFUSED, problem)
+                return problem
+        self.alarms.clear(START_REFUSED)
+        return None
 
     async def run(self) -> None:
         """Send Hold while the latch is set and CONV runs; runs until cancelled."""

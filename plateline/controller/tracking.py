@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from plateline.contract import DivertTarget, EventType, Reason, VerdictCode
 from plateline.controller.alarms import AlarmCode, Alarms, Severity
@@ -64,6 +64,17 @@ class Station(Protocol):
         ...
 
 
+@runtime_checkable
+class TrayWatcher(Protocol):
+    """A station that also follows trays through other events than its own (PACK
+    matches the packer's results to the trays that passed the camera)."""
+
+    def tray_at(self, item: TrackedItem, event: EventType) -> None:
+        """``item`` reached ``event`` (called in event order, after the stations of
+        that event were started)."""
+        ...
+
+
 @dataclass(eq=False)
 class TrackedItem:
     """One tray's trip, in memory."""
@@ -76,6 +87,7 @@ class TrackedItem:
     results: dict[str, CheckResult] = field(default_factory=dict)
     verdict: Verdict | None = None
     verdict_number: int | None = None  # absolute verdict-ring number once planned
+    planned_verdict: Verdict | None = None  # the verdict ``verdict_number`` carries
     order: OrderFacts | None = None
     closed: bool = False
     stored: asyncio.Event = field(default_factory=asyncio.Event)  # the item row exists
@@ -129,6 +141,7 @@ class Tracker:
         self.journal = journal
         self.alarms = alarms
         self.stations = list(stations)
+        self._watchers = [s for s in self.stations if isinstance(s, TrayWatcher)]
         self.counters = counters
         self._route = settings.event_route
         self._spawn = spawn
@@ -152,7 +165,9 @@ class Tracker:
             stage = self._route.index(oi.last_event) if oi.last_event in self._route else 0
             item = TrackedItem(key=oi.key, tray=oi.tray, stage=stage, db_id=oi.db_id,
                                public_id=oi.public_id, results=dict(oi.results),
-                               verdict=oi.verdict, verdict_number=oi.verdict_seq)
+                               verdict=oi.verdict, verdict_number=oi.verdict_seq,
+                               planned_verdict=oi.verdict if oi.verdict_seq is not None
+                               else None)
             item.stored.set()
             for station in item.results:
                 item._result_event(station).set()
@@ -278,6 +293,8 @@ class Tracker:
             task = self._spawn(self._run_station(item, station, future))
             item.tasks.add(task)
             task.add_done_callback(item.tasks.discard)
+        for watcher in self._watchers:
+            watcher.tray_at(item, event)
 
     async def _run_station(self, item: TrackedItem, station: Station,
                            future: asyncio.Future[CheckResult]) -> None:
@@ -318,6 +335,10 @@ class Tracker:
             self._on_verdict(item)
 
     # -- verdicts and closing ------------------------------------------------------------
+
+    def send_verdict(self, item: TrackedItem) -> None:
+        """Hand ``item``'s stored verdict to the verdict writer (again, when it changed)."""
+        self._on_verdict(item)
 
     def _force(self, item: TrackedItem, reason: Reason, ops: list[Op], now: Any) -> None:
         """Reject ``item`` now, unless it has a verdict already (exactly one per item)."""

@@ -121,10 +121,12 @@ class VerdictRingWriter:
                 continue
             await item.verdict_stored.wait()
             await self._wait_room()
-            if item.closed or item.verdict_number is not None:
+            if item.closed or (item.verdict_number is not None
+                               and item.planned_verdict == item.verdict):
                 continue
             planned = await self.journal.plan_verdict(self.plc_boot, item.key)
             item.verdict_number = planned.number
+            item.planned_verdict = planned.verdict
             self._outstanding[planned.number] = planned.tray
             await self._write(planned)
             await self.journal.mark_written(self.plc_boot, self.written)

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 from urllib.parse import urlparse
 
 from asyncua import Client, Node, ua
@@ -38,7 +37,7 @@ from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subs
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from plateline.contract import PackMLCommand, PackMLState
-from plateline.drivers.opcua_nodes import NodeMap, NodeSpec
+from plateline.drivers.opcua_nodes import NodeMap
 from plateline.drivers.opcua_security import (
     LINK_CODES,
     OpcUaSecurityError,
@@ -47,6 +46,7 @@ from plateline.drivers.opcua_security import (
     connect_error,
     status_name,
 )
+from plateline.drivers.opcua_values import from_datavalue, to_variant
 from plateline.drivers.packer_results import (
     PACK_FIELDS,
     RECENT_LENGTH,
@@ -62,7 +62,7 @@ from plateline.errors import (
     DeviceTimeoutError,
     ProtocolError,
 )
-from plateline.pki import certificate_info
+from plateline.pki import certificate_der, certificate_info
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +71,23 @@ T = TypeVar("T")
 #: Tags the PackML command handshake needs.
 COMMAND_TAGS = ("STATE", "CNTRL_CMD", "CMD_CHANGE_REQUEST")
 RESULT_ARRAYS = {"LAST_PACK": PACK_FIELDS, "RECENT": RECENT_LENGTH}
-_START_TIME = ua.NodeId(ua.ObjectIds.Server_ServerStatus_StartTime)
+_START_TIME = ua.NodeId(cast(Any, ua.ObjectIds.Server_ServerStatus_StartTime))
 _POLL_S = 0.01
 _HANDLE_START_TIME, _HANDLE_LAST_PACK = 1, 2
 
-_RANGES: dict[str, tuple[ua.VariantType, int, int]] = {
-    "Int32": (ua.VariantType.Int32, -(2**31), 2**31 - 1),
-    "UInt32": (ua.VariantType.UInt32, 0, 2**32 - 1),
-    "Int16": (ua.VariantType.Int16, -(2**15), 2**15 - 1),
-    "UInt16": (ua.VariantType.UInt16, 0, 2**16 - 1),
-}
-_FLOATS = {"Float": ua.VariantType.Float, "Double": ua.VariantType.Double}
-_FLOAT32_MAX = 3.4028234663852886e38
+
+@asynccontextmanager
+async def deadline(seconds: float) -> AsyncIterator[None]:
+    """``asyncio.timeout`` that also expires when asyncua answers the cancellation with a
+    ``CancelledError`` subclass (wait_for2's CancelledWithResultError, when the reply
+    raced the deadline): ``asyncio.timeout`` only converts an exact CancelledError."""
+    async with asyncio.timeout(seconds):
+        try:
+            yield
+        except asyncio.CancelledError as err:
+            if type(err) is asyncio.CancelledError:
+                raise
+            raise asyncio.CancelledError(*err.args) from err
 
 
 class OpcUaClient:
@@ -121,7 +126,7 @@ class OpcUaClient:
         self.session_timeout_s = session_timeout_s
         self.drop_after_timeouts = drop_after_timeouts
         has_results = all(t in node_map.nodes for t in RESULT_ARRAYS)
-        if results is not None or (watch_results and has_results):
+        if results is not None or (watch_results and has_results):  # a tracker given: watched
             node_map.require(arrays=RESULT_ARRAYS)
             self._results: PackResultTracker | None = results or PackResultTracker()
         else:
@@ -129,7 +134,6 @@ class OpcUaClient:
         self._ua: Client | None = None
         self._nodes: dict[str, Node] = {}
         self._start_time: datetime | None = None
-        self._subscription: Subscription | None = None
         self._pump: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self._lost_error: DeviceError | None = None
@@ -152,11 +156,12 @@ class OpcUaClient:
         async with AsyncExitStack() as stack:
             client = self._make_client()
             try:
-                async with asyncio.timeout(self.connect_timeout):
+                async with deadline(self.connect_timeout):
                     await self._open(client, stack)
             except TimeoutError as err:
-                raise DeviceConnectionError(f"connect to {self.url} timed out after "
-                                            f"{self.connect_timeout:g} s", device=self.name) from err
+                mismatch = await self._pinned_certificate_mismatch()
+                raise mismatch or DeviceConnectionError(
+                    f"connect to {self.url}: no answer in time", device=self.name) from err
             stack.pop_all()
         log.info("%s: connected to %s (%s%s)", self.name, self.url, self.security.mode,
                  f", user {self.security.user}" if self.security.user else ", anonymous")
@@ -220,7 +225,7 @@ class OpcUaClient:
         for spec, dv in zip(specs, values, strict=True):
             if dv.StatusCode is not None and not dv.StatusCode.is_good():
                 raise self._refused(dv.StatusCode.value, f"read {spec.name}")
-            out[spec.name] = _value(spec, dv)
+            out[spec.name] = from_datavalue(spec, dv)
         return out
 
     async def write(self, tag: str, value: Any, *, timeout: float | None = None) -> None:
@@ -228,7 +233,7 @@ class OpcUaClient:
         spec = self.node_map.node(tag)
         if not spec.writable:
             raise ValueError(f"{self.name}: tag {tag} is read-only (access \"r\")")
-        variant = _variant(spec, value)
+        variant = to_variant(spec, value)
         node = self._node(tag)
         client = self._usable()
         results = await self._call(
@@ -247,17 +252,16 @@ class OpcUaClient:
         limit = self.command_timeout if timeout is None else timeout
         step = "waiting for a previous command to be taken"
         try:
-            async with asyncio.timeout(limit):
-                async with self._command_lock:
-                    before = PackMLState((await self.read("STATE"))["STATE"])
-                    await self._wait_for("CMD_CHANGE_REQUEST", False)
-                    step = "writing the command"
-                    await self.write("CNTRL_CMD", int(cmd))
-                    await self.write("CMD_CHANGE_REQUEST", True)
-                    step = "waiting for the machine to take it"
-                    await self._wait_for("CMD_CHANGE_REQUEST", False)
-                    step = "waiting for the state to change"
-                    after = await self._state_change(before, settle)
+            async with deadline(limit), self._command_lock:
+                before = PackMLState((await self.read("STATE"))["STATE"])
+                await self._wait_for("CMD_CHANGE_REQUEST", False)
+                step = "writing the command"
+                await self.write("CNTRL_CMD", int(cmd))
+                await self.write("CMD_CHANGE_REQUEST", True)
+                step = "waiting for the machine to take it"
+                await self._wait_for("CMD_CHANGE_REQUEST", False)
+                step = "waiting for the state to change"
+                after = await self._state_change(before, settle)
         except TimeoutError as err:
             raise DeviceTimeoutError(f"command {cmd.name} not done within {limit:g} s",
                                      device=self.name, detail=step) from err
@@ -311,6 +315,25 @@ class OpcUaClient:
         if self._results is not None:
             await self._subscribe(client)
 
+    async def _pinned_certificate_mismatch(self) -> DeviceError | None:
+        """A server that cannot decrypt what we send stays silent: check the pin, if any."""
+        pinned_path = self.security.server_certificate
+        if pinned_path is None:
+            return None
+        try:
+            pinned = await asyncio.to_thread(certificate_der, pinned_path)
+            async with deadline(self.timeout):
+                endpoints = await Client(self.url, timeout=self.timeout) \
+                    .connect_and_get_server_endpoints()
+        except (TimeoutError, OSError, ua.UaError, ConfigError):
+            return None
+        served = [bytes(ep.ServerCertificate) for ep in endpoints if ep.ServerCertificate]
+        if served and not any(cert.startswith(pinned) for cert in served):
+            return OpcUaSecurityError(
+                f"the server's certificate is not the pinned one ({pinned_path})",
+                device=self.name, status="server certificate mismatch")
+        return None
+
     async def _abandon(self, client: Client) -> None:
         self._ua = None
         await _teardown(client, lost=False, timeout=self.timeout)
@@ -327,13 +350,13 @@ class OpcUaClient:
                 raise DeviceFault(f"server has no namespace {uri!r}", device=self.name,
                                   detail=f"{self.node_map.source}")
             index[uri] = array.index(uri)
-        self._nodes = {name: client.get_node(ua.NodeId(spec.id, index[spec.namespace]))
+        self._nodes = {name: client.get_node(ua.NodeId(cast(Any, spec.id),
+                                                      cast(Any, index[spec.namespace])))
                        for name, spec in self.node_map.nodes.items()}
 
     async def _subscribe(self, client: Client) -> None:
         assert self._results is not None
         sub = await client.create_subscription(self.publish_interval * 1000, queue_maxsize=0)
-        self._subscription = sub
         requests = [_monitor(_START_TIME, _HANDLE_START_TIME, 1),
                     _monitor(self._node("LAST_PACK").nodeid, _HANDLE_LAST_PACK, self.queue_size)]
         results = await sub.create_monitored_items(requests)
@@ -348,6 +371,7 @@ class OpcUaClient:
         self._results.attach(self)
         self._results.connected(self, self._start_time, last_pack, recent)
         self._pump = asyncio.create_task(self._run_pump(sub), name=f"{self.name} pack results")
+        self._pump.add_done_callback(self._pump_ended)
 
     # -- internals: subscription ----------------------------------------------------
 
@@ -373,6 +397,15 @@ class OpcUaClient:
         except DeviceError as err:
             log.warning("%s: pack results: %s", self.name, err)
             self._mark_lost(err)
+
+    def _pump_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        err = task.exception()
+        if err is not None:  # a bug: results would stop silently, so the link goes down
+            log.error("%s: pack results stopped by %r", self.name, err, exc_info=err)
+            self._mark_lost(DeviceConnectionError(f"pack results stopped: {err!r}",
+                                                  device=self.name))
 
     async def _on_last_pack(self, value: Any) -> None:
         tracker = self._results
@@ -419,7 +452,7 @@ class OpcUaClient:
                     timeout: float | None) -> T:
         limit = self.timeout if timeout is None else timeout
         try:
-            async with asyncio.timeout(limit):
+            async with deadline(limit):
                 result = await make()
         except TimeoutError as err:
             self._unanswered += 1
@@ -462,14 +495,14 @@ class OpcUaClient:
         if self._lost_error is None:
             self._lost_error = err
             if not isinstance(err, DeviceClosedError):
-                log.warning("%s: %s", self.name, err)
+                log.warning("%s", err)
         self._lost.set()
 
 
 async def _teardown(client: Client, *, lost: bool, timeout: float) -> None:
     """Close session and socket, quietly: the link may be half dead."""
     try:
-        async with asyncio.timeout(timeout):
+        async with deadline(timeout):
             if lost:
                 await client.close_session()
             else:
@@ -501,43 +534,6 @@ def _array(dv: ua.DataValue, tag: str) -> list[int]:
     if not isinstance(value, list) or len(value) != RESULT_ARRAYS[tag]:
         raise ProtocolError(f"{tag} is not an array of {RESULT_ARRAYS[tag]} integers: {value!r}")
     return [int(v) for v in value]
-
-
-def _value(spec: NodeSpec, dv: ua.DataValue) -> Any:
-    value = dv.Value.Value if dv.Value is not None else None
-    if spec.is_array:
-        if not isinstance(value, list) or len(value) != spec.length:
-            raise ProtocolError(f"{spec.name}: expected {spec.length} values, got {value!r}")
-        return list(value)
-    if value is None:
-        raise ProtocolError(f"{spec.name}: node has no value")
-    return value
-
-
-def _variant(spec: NodeSpec, value: Any) -> ua.Variant:
-    """The OPC UA variant for ``value`` as the map says; TypeError / ValueError if it cannot be."""
-    kind = spec.type
-    if kind == "Boolean":
-        if not isinstance(value, bool):
-            raise TypeError(f"{spec.name}: {value!r} is not a bool")
-        return ua.Variant(value, ua.VariantType.Boolean)
-    if kind == "String":
-        if not isinstance(value, str):
-            raise TypeError(f"{spec.name}: {value!r} is not a str")
-        return ua.Variant(value, ua.VariantType.String)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{spec.name}: {value!r} is not a number")
-    if kind in ("Float", "Double"):
-        number = float(value)
-        if not math.isfinite(number) or (kind == "Float" and abs(number) > _FLOAT32_MAX):
-            raise ValueError(f"{spec.name}: {value!r} does not fit a {kind}")
-        return ua.Variant(number, _FLOATS[kind])
-    if not isinstance(value, int):
-        raise TypeError(f"{spec.name}: {value!r} is not an integer")
-    vtype, lo, hi = _RANGES[kind]
-    if not lo <= value <= hi:
-        raise ValueError(f"{spec.name}: {value} outside {lo}..{hi} ({kind})")
-    return ua.Variant(value, vtype)
 
 
 __all__ = ["COMMAND_TAGS", "OpcUaClient", "OpcUaSecurityError", "SecuritySettings"]

@@ -35,7 +35,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m plateline.simulators",
                                 description="Run the simulated packaging line.")
     p.add_argument("--devices", default=",".join(DEVICES),
-                   help="comma-separated subset of CONV,S1,CAM1 (default: all)")
+                   help=f"comma-separated subset of {','.join(DEVICES)} (default: all); the "
+                        "truth checks a tray at PACK, W1, P1 + S2 only when they run")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--scenario", type=Path, help="scenario file (.json or .toml)")
     src.add_argument("--demo", action="store_true", help="the demo scenario (default)")
@@ -45,7 +46,15 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5020, help="CONV Modbus TCP port")
     p.add_argument("--camera-port", type=int, default=8081, help="CAM1 HTTP port")
-    p.add_argument("--links", type=Path, help="directory for the scanner's pty symlink")
+    p.add_argument("--pack-port", type=int, default=4841, help="PACK OPC UA port")
+    p.add_argument("--pack-pki", type=Path,
+                   help="PACK server certificate folder (default: LINKS/packer-pki, else a "
+                        "temporary folder); a controller certificate is made in its client/")
+    p.add_argument("--pack-trust", type=Path, action="append",
+                   help="client certificate file or folder PACK trusts (repeatable); without "
+                        "it, the controller certificate made in PACK_PKI/client/ is trusted")
+    p.add_argument("--links", type=Path,
+                   help="directory for the pty symlinks (S1, S2, W1, P1) and the PACK PKI")
     p.add_argument("--truth", type=Path, help="write the truth as JSON Lines here")
     p.add_argument("--endpoints", type=Path, help="write the endpoints as JSON here")
     p.add_argument("--orders-dir", type=Path, default=Path("var/sim"),
@@ -57,18 +66,23 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> tuple[Scenario, list[Path]]:
+    stations = _devices(args)
     try:
         files = demo_order_files()
         return make_demo_scenario(load_demo_orders(files), args.trays, args.seed,
-                                  superseded=superseded_rows(files)), files
+                                  superseded=superseded_rows(files), stations=stations), files
     except ValueError as err:
         if "not enough" not in str(err):
             raise ConfigError(str(err)) from err
     files = write_demo_order_files(args.orders_dir, max(DEMO_ORDERS, args.trays + 100))
     log.info("generated order files %s", ", ".join(map(str, files)))
     scenario = make_demo_scenario(load_demo_orders(files), args.trays, args.seed,
-                                  superseded=superseded_rows(files))
+                                  superseded=superseded_rows(files), stations=stations)
     return scenario, files
+
+
+def _devices(args: argparse.Namespace) -> list[str]:
+    return [d.strip().upper() for d in args.devices.split(",") if d.strip()]
 
 
 async def _announce_done(line: SimulatedLine) -> None:
@@ -84,10 +98,11 @@ async def run_sim(args: argparse.Namespace) -> int:
     else:
         scenario, order_files = _demo(args)
     line = SimulatedLine(
-        scenario, speed=args.speed, seed=args.seed, devices=args.devices.split(","),
+        scenario, speed=args.speed, seed=args.seed, devices=_devices(args),
         host=args.host, conv_port=args.port, camera_port=args.camera_port, links=args.links,
         truth_path=args.truth, endpoints_path=args.endpoints, order_files=order_files,
-        plc_config=PlcConfig(first_event_no=args.first_event_no))
+        plc_config=PlcConfig(first_event_no=args.first_event_no), pack_port=args.pack_port,
+        pack_pki=args.pack_pki, pack_trust=args.pack_trust or ())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -108,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("asyncua").setLevel(logging.WARNING)
     try:
         return asyncio.run(run_sim(args))
     except KeyboardInterrupt:

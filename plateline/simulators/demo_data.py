@@ -10,7 +10,7 @@ the bundled orders allow use ``write_demo_order_files`` with more orders.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -137,15 +137,20 @@ def superseded_rows(paths: list[Path] | None = None) -> dict[str, SimOrder]:
 
 
 def make_demo_scenario(orders: Mapping[str, SimOrder] | None = None, n_trays: int = 120,
-                       seed: int = 1, *, superseded: Mapping[str, SimOrder] | None = None
-                       ) -> Scenario:
-    """The demo scenario over ``orders`` (default: the bundled files); see ``demo_scenario``."""
+                       seed: int = 1, *, superseded: Mapping[str, SimOrder] | None = None,
+                       stations: Iterable[str] = ()) -> Scenario:
+    """The demo scenario over ``orders`` (default: the bundled files); see ``demo_scenario``.
+
+    ``stations``: the devices the line runs; the trays and faults of the stations after
+    the first slice (PACK, W1, P1 + S2) are in it only for those among them.
+    """
     from plateline.simulators.demo_scenario import build_demo_scenario
 
     if orders is None:
         orders = load_demo_orders()
         superseded = superseded_rows() if superseded is None else superseded
-    return build_demo_scenario(orders, n_trays, seed, superseded=superseded or {})
+    return build_demo_scenario(orders, n_trays, seed, superseded=superseded or {},
+                               stations=stations)
 
 
 if __name__ == "__main__":

@@ -7,18 +7,23 @@ Layout rules (``docs/scenario.md`` lists the expected reason of each kind):
 - the verdict stall covers the whole trip of two trays and nothing else;
 - the PLC restart catches three trays on the belt, none near a window edge;
 - trays that reuse an order (already packed, re-run after a reject, corrected
-  order) enter at least 12 pitches after the tray they depend on.
+  order) enter at least 12 pitches after the tray they depend on;
+- with the stations after the first slice (``stations``): the packer restarts just
+  before a tray leaves it (no pack in flight before it, a long gap after it for the
+  packer to be back in Execute), its sessions drop with the Modbus connection on an
+  empty belt, and a printer fault covers exactly one tray's arrival at the labeler.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 
 from plateline.contract import Reason
 from plateline.simulators.demo_data import plates_for
-from plateline.simulators.layout import GATE_MM, PITCH_MM
+from plateline.simulators.layout import GATE_MM, LABELER_MM, PACKER_MM, PITCH_MM
+from plateline.simulators.products import product_window
 from plateline.simulators.orderfile import SimOrder
 from plateline.simulators.plates import make_plate, near_miss
 from plateline.simulators.scenario import FaultSpec, Scenario, TraySpec
@@ -31,6 +36,9 @@ MIN_TRAYS = 30
 EMPTY_BELT_GAP = 11
 DROP_GAP = 32
 SEPARATION = 12
+#: Empty pitches before and after the tray that catches the packer restart.
+PACK_QUIET_GAP = 3
+PACK_RECOVERY_GAP = 48
 _AFTER_GATE_MM = GATE_MM + 200.0
 
 
@@ -44,8 +52,9 @@ def _blue_pair_with(kind: str, o: SimOrder) -> bool:
 
 class _Demo:
     def __init__(self, orders: Mapping[str, SimOrder], superseded: Mapping[str, SimOrder],
-                 n_trays: int, seed: int):
+                 n_trays: int, seed: int, stations: frozenset[str] = frozenset()):
         self.rng = random.Random(seed)
+        self.stations = stations
         self.orders = orders
         self.superseded = superseded
         self.pool = sorted((o for o in orders.values()
@@ -69,13 +78,17 @@ class _Demo:
                          "generate more with demo_data.write_demo_order_files")
 
     def add(self, ticket: str | None, plates: tuple[PlateOnTray, ...], expect: Reason, note: str,
-            *, readable: bool = True, after: int | None = None) -> int:
+            *, readable: bool = True, after: int | None = None,
+            weight_g: float | None = None) -> int:
         """Append a tray; ``after``: the serial it must follow by SEPARATION pitches."""
         last = self.slots[-1] if self.slots else -1
         slot = last + 1 + self.gap
         if after is not None:
             slot = max(slot, self.slots[after - 1] + SEPARATION)
-        self.trays.append(TraySpec(ticket, readable, plates, slot - last - 1, expect, note))
+        order = self.orders.get(ticket) if ticket is not None else None
+        product = order.product if order is not None else None
+        self.trays.append(TraySpec(ticket, readable, plates, slot - last - 1, expect, note,
+                                   product, weight_g))
         self.slots.append(slot)
         self.gap = 0
         return len(self.trays)
@@ -159,6 +172,85 @@ class _Demo:
         self.corrected = (oid, self.add(oid, plates_for(self.superseded[oid]), R.PLATE_MISMATCH,
                                         "plates of the order as it was before its correction"))
 
+    # ---- the stations after the first slice (reasons come from the truth rules) -----------
+    def bad_seal(self) -> None:
+        serial = self.good("bad seal")
+        self.faults.append(FaultSpec("bad_seal", serial))
+
+    def seal_and_misprint(self) -> None:
+        serial = self.good("bad seal; a misprint planned on it never shows (no label)")
+        self.faults += [FaultSpec("bad_seal", serial), FaultSpec("misprint", serial)]
+
+    def pack_restart(self) -> None:
+        self.gap = max(self.gap, PACK_QUIET_GAP)
+        serial = self.good("the packer restarts as it leaves the packer: its seal result is lost")
+        self.faults.append(FaultSpec("packer_restart", serial, at_mm=PACKER_MM - 5.0,
+                                     duration_s=0.5))
+        self.gap = PACK_RECOVERY_GAP
+
+    def light(self) -> None:
+        o = self.take(lambda x: x.product == "plate-pair")
+        weight = product_window(o.product).min_g - 18.0
+        self.add(o.order_id, plates_for(o), R.NONE, f"light pack ({weight:g} g)",
+                 weight_g=weight)
+
+    def heavy(self) -> None:
+        o = self.take(lambda x: x.product == "licence-doc")
+        weight = product_window(o.product).max_g + 24.0
+        self.add(o.order_id, plates_for(o), R.NONE, f"heavy pack: two envelopes ({weight:g} g)",
+                 weight_g=weight)
+
+    def light_and_bad_seal(self) -> None:
+        o = self.take(lambda x: x.product == "plate-pair")
+        weight = product_window(o.product).min_g - 30.0
+        serial = self.add(o.order_id, plates_for(o), R.NONE,
+                          f"bad seal and a light pack ({weight:g} g): the seal comes first",
+                          weight_g=weight)
+        self.faults.append(FaultSpec("bad_seal", serial))
+
+    def scale_fault(self, kind: str) -> None:
+        serial = self.good(f"scale {kind} while it rests on the platform")
+        self.faults.append(FaultSpec(f"scale_{kind}", serial))
+
+    def printer_fault(self, kind: str) -> None:
+        serial = self.good(f"printer {kind.replace('_', ' ')} as it reaches the labeler")
+        self.faults.append(FaultSpec(f"printer_{kind}", serial, at_mm=LABELER_MM - 100.0,
+                                     length_mm=300.0))
+
+    def misprint(self) -> None:
+        serial = self.good("label misprinted (smudged barcode)")
+        self.faults.append(FaultSpec("misprint", serial))
+
+    def operator_reject(self) -> None:
+        serial = self.good("rejected by the operator at 1800 mm")
+        self.faults.append(FaultSpec("operator_reject", serial, at_mm=1800.0))
+
+    def station_steps(self) -> list[tuple[Callable[[], None], int]]:
+        """Steps of the stations in ``stations`` (none for the first slice alone)."""
+        st, more = self.stations, len(self.near) > 2
+        steps: list[tuple[Callable[[], None], int]] = []
+        if "PACK" in st:
+            steps += [(self.pack_restart, 1), (self.bad_seal, 1)]
+        if "W1" in st:
+            steps += [(self.light, 1), (partial(self.scale_fault, "silent"), 1)]
+            if more:
+                steps += [(self.heavy, 1), (partial(self.scale_fault, "busy"), 1),
+                          (partial(self.scale_fault, "overload"), 1)]
+            if more and "PACK" in st:
+                steps.append((self.light_and_bad_seal, 1))
+        if "P1" in st:
+            steps.append((partial(self.printer_fault, "paper_out"), 1))
+            if more:
+                steps += [(partial(self.printer_fault, "head_open"), 1),
+                          (partial(self.printer_fault, "paused"), 1)]
+            if "S2" in st:
+                steps.append((self.misprint, 1))
+                if more and "PACK" in st:
+                    steps.append((self.seal_and_misprint, 1))
+        if st:
+            steps.append((self.operator_reject, 1))
+        return steps
+
     # ---- faults -----------------------------------------------------------------------------
     def removed(self) -> None:
         serial = self.good("removed by hand at 1800 mm")
@@ -177,6 +269,9 @@ class _Demo:
 
     def drop(self) -> None:
         self._empty_belt("drop_connection", DROP_GAP, 0.5)
+        if "PACK" in self.stations:
+            self.faults.append(FaultSpec("packer_drop_session", len(self.trays),
+                                         at_mm=_AFTER_GATE_MM))
 
     def stall(self) -> None:
         self.gap = max(self.gap, EMPTY_BELT_GAP)
@@ -219,7 +314,8 @@ class _Demo:
         plan = [(self.noread, 1), (self.unknown, 1), (self.dup_at_once, 2), (self.other_plate, 1),
                 (self.count_missing, 1), (self.removed, 1), (self.near_misses, len(self.near)),
                 (self.count_extra, 1), (self.wrong_type, 1), (self.camera_timeout, 1),
-                (self.camera_corrupt, 1), (self.cancelled, 1), (self.estop, 0), (self.stall, 2)]
+                (self.camera_corrupt, 1), (self.cancelled, 1), *self.station_steps(),
+                (self.estop, 0), (self.stall, 2)]
         if len(self.near) > 2:
             plan.append((self.no_ticket, 1))
         if self.superseded:
@@ -232,15 +328,19 @@ class _Demo:
 
 
 def build_demo_scenario(orders: Mapping[str, SimOrder], n_trays: int, seed: int, *,
-                        superseded: Mapping[str, SimOrder]) -> Scenario:
-    """``n_trays`` trays (at least 30) over ``orders``; deterministic for a seed.
+                        superseded: Mapping[str, SimOrder],
+                        stations: Iterable[str] = ()) -> Scenario:
+    """``n_trays`` trays (at least 30; 35 with every station) over ``orders``;
+    deterministic for a seed.
 
     ``superseded``: rows of an earlier order file that a later one corrected (the
     plates made before the correction); without it the correction trays are left out.
+    ``stations``: devices the line runs; only PACK, W1, P1 and S2 matter.
     """
     if n_trays < MIN_TRAYS:
         raise ValueError(f"the demo scenario needs at least {MIN_TRAYS} trays")
-    demo = _Demo(orders, superseded, n_trays, seed)
+    wanted = frozenset(d.upper() for d in stations) & {"PACK", "W1", "P1", "S2"}
+    demo = _Demo(orders, superseded, n_trays, seed, wanted)
     plan = demo.plan()
     fillers = n_trays - 2 - sum(n for _, n in plan)
     if fillers < 0:

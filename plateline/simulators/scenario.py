@@ -18,6 +18,7 @@ from plateline.contract import PLATE_TYPES, Reason
 from plateline.errors import ConfigError
 from plateline.simulators.layout import GATE_MM, PITCH_MM
 from plateline.simulators.orderfile import SimOrder, read_orders
+from plateline.simulators.products import pack_weight, physical_product, product_window
 from plateline.simulators.views import CameraFault, PlateOnTray
 
 FORMAT = "plateline-scenario/1"
@@ -30,19 +31,46 @@ POSITIONAL_FAULTS: dict[str, float | None] = {
     "drop_connection": 0.5,
     "remove_tray": None,
     "verdict_stall": None,
+    "packer_restart": 1.0,
+    "packer_drop_session": None,
+    "operator_reject": None,
+    "printer_paper_out": None,
+    "printer_head_open": None,
+    "printer_paused": None,
 }
+#: Printer faults that last a stretch of belt travel (``length_mm``) or a time (``duration_s``).
+PRINTER_STRETCHES: dict[str, str] = {
+    "printer_paper_out": "paper_out",
+    "printer_head_open": "head_open",
+    "printer_paused": "paused",
+}
+#: Scale faults shown while that tray rests on the weighing platform.
+SCALE_FAULTS: dict[str, str] = {
+    "scale_silent": "silent",
+    "scale_busy": "busy",
+    "scale_overload": "overload",
+}
+#: Faults that only name their tray (besides the camera's and the scale's).
+TRAY_FAULTS = frozenset({"bad_seal", "misprint"})
 #: Fault kinds that only name their tray: the camera fails while that tray is under it.
 CAMERA_FAULTS: dict[str, CameraFault] = {
     "camera_timeout": "timeout",
     "camera_corrupt": "corrupt",
     "camera_http_error": "http_error",
 }
-FAULT_KINDS = frozenset(POSITIONAL_FAULTS) | frozenset(CAMERA_FAULTS)
+FAULT_KINDS = (frozenset(POSITIONAL_FAULTS) | frozenset(CAMERA_FAULTS) | frozenset(SCALE_FAULTS)
+               | TRAY_FAULTS)
+_STRETCHES = frozenset({"verdict_stall", *PRINTER_STRETCHES})
 
 
 @dataclass(frozen=True)
 class TraySpec:
-    """One tray: its job ticket, the plates lying on it, and what the line should decide."""
+    """One tray: its job ticket, the plates lying on it, and what the line should decide.
+
+    ``product`` is the order's product (its weight window is the one checked; None:
+    what the plates look like); ``weight_g`` the packed tray's real weight (None:
+    a typical pack of what is on it).
+    """
 
     ticket: str | None = None
     readable: bool = True
@@ -50,6 +78,8 @@ class TraySpec:
     gap_before: int = 0
     expect: Reason | None = None
     note: str = ""
+    product: str | None = None
+    weight_g: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +138,38 @@ class Scenario:
                 return CAMERA_FAULTS[fault.kind]
         return "none"
 
+    def tray_faults(self, serial: int) -> frozenset[str]:
+        """Kinds of the faults that only name tray ``serial`` (bad seal, scale, misprint...)."""
+        return frozenset(f.kind for f in self.faults if f.tray == serial and f.at_mm is None)
+
+    def scale_fault(self, serial: int) -> str | None:
+        """What the scale shows while tray ``serial`` rests on it (None: no fault)."""
+        for fault in self.faults:
+            if fault.tray == serial and fault.kind in SCALE_FAULTS:
+                return SCALE_FAULTS[fault.kind]
+        return None
+
+    def weight_g(self, serial: int) -> float:
+        """Real weight of tray ``serial`` once packed (g)."""
+        tray = self.tray(serial)
+        if tray.weight_g is not None:
+            return tray.weight_g
+        return pack_weight(tray.plates, f"{self.seed}/{serial}")
+
+    def product(self, serial: int) -> str:
+        """The product whose weight window tray ``serial`` is checked against."""
+        tray = self.tray(serial)
+        return tray.product or physical_product(tray.plates)
+
+    def weight_ok(self, serial: int) -> bool:
+        return product_window(self.product(serial)).contains(self.weight_g(serial))
+
+    def operator_reject_at(self, serial: int) -> float | None:
+        """Where the operator rejects tray ``serial`` by hand (mm), None if not."""
+        marks = [f.at_mm for f in self.faults
+                 if f.tray == serial and f.kind == "operator_reject" and f.at_mm is not None]
+        return min(marks) if marks else None
+
     def expected(self, serial: int) -> Reason:
         reason = self.tray(serial).expect
         if reason is None:
@@ -119,6 +181,9 @@ class Scenario:
         derived = derive_expected(self, orders)
         trays = tuple(t if t.expect is not None else replace(t, expect=r)
                       for t, r in zip(self.trays, derived))
+        trays = tuple(replace(t, product=orders[t.ticket].product)
+                      if t.product is None and t.ticket is not None and t.ticket in orders
+                      else t for t in trays)
         return replace(self, trays=trays)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +205,10 @@ def _tray_dict(t: TraySpec) -> dict[str, Any]:
         out["expect"] = t.expect.name
     if t.note:
         out["note"] = t.note
+    if t.product is not None:
+        out["product"] = t.product
+    if t.weight_g is not None:
+        out["weight_g"] = t.weight_g
     return out
 
 
@@ -152,6 +221,10 @@ def _validate(s: Scenario) -> None:
         for p in t.plates:
             if p.plate_type not in PLATE_TYPES or p.rows not in (1, 2) or not p.text:
                 raise ConfigError(f"tray {n}: bad plate {p!r}")
+        if t.weight_g is not None and not 0 <= t.weight_g < 100_000:
+            raise ConfigError(f"tray {n}: weight_g {t.weight_g!r} out of range")
+        if t.product is not None:
+            product_window(t.product)
     for f in s.faults:
         if f.kind not in FAULT_KINDS:
             raise ConfigError(f"unknown fault kind {f.kind!r}")
@@ -159,8 +232,8 @@ def _validate(s: Scenario) -> None:
             raise ConfigError(f"fault {f.kind}: no tray {f.tray}")
         if f.kind in POSITIONAL_FAULTS and f.at_mm is None:
             raise ConfigError(f"fault {f.kind} on tray {f.tray}: at_mm is required")
-        if f.kind == "verdict_stall" and f.length_mm is None and f.duration_s is None:
-            raise ConfigError("verdict_stall needs length_mm or duration_s")
+        if f.kind in _STRETCHES and f.length_mm is None and f.duration_s is None:
+            raise ConfigError(f"{f.kind} needs length_mm or duration_s")
         if (f.duration_s is not None and f.duration_s < 0) or (
                 f.length_mm is not None and f.length_mm <= 0):
             raise ConfigError(f"fault {f.kind}: negative duration or length")
@@ -184,6 +257,15 @@ def _reason(name: Any, where: str) -> Reason | None:
         raise ConfigError(f"{where}: unknown reason {name!r}") from err
 
 
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {value!r} is not a number") from err
+
+
 def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
     """Build a scenario from parsed JSON/TOML; ConfigError when something is wrong."""
     fmt = data.get("format", FORMAT)
@@ -192,7 +274,8 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
     trays: list[TraySpec] = []
     for n, t in enumerate(data.get("trays", []), start=1):
         where = f"tray {n}"
-        known = {"ticket", "readable", "plates", "gap_before", "expect", "note"}
+        known = {"ticket", "readable", "plates", "gap_before", "expect", "note", "product",
+                 "weight_g"}
         if extra := set(t) - known:
             raise ConfigError(f"{where}: unknown keys {sorted(extra)}")
         ticket = t.get("ticket")
@@ -203,6 +286,8 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
             gap_before=int(t.get("gap_before", 0)),
             expect=_reason(t.get("expect"), where),
             note=str(t.get("note", "")),
+            product=None if t.get("product") is None else str(t["product"]),
+            weight_g=_number(t.get("weight_g"), where),
         ))
     faults: list[FaultSpec] = []
     for f in data.get("faults", []):

@@ -9,14 +9,28 @@ Rules: ``docs/scenario.md``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from plateline.contract import Reason
-from plateline.simulators.layout import CHECK_DONE_MM, GATE_MM, PITCH_MM, WINDOW_MM
-from plateline.simulators.scenario import Scenario
+from plateline.simulators.layout import (
+    CHECK_DONE_MM,
+    GATE_MM,
+    LABELER_MM,
+    PACKER_MM,
+    PITCH_MM,
+    WINDOW_MM,
+    first_failure,
+)
+from plateline.simulators.scenario import PRINTER_STRETCHES, Scenario
+
+#: A packer restart this close before a tray leaves the packer certainly costs its seal
+#: result; up to PACK_RECOVERY_MM after it, whether the packer is back in Execute depends
+#: on real time (its restart, the controller's reconnect and commands).
+PACK_DOWN_CERTAIN_MM = 200.0
+PACK_RECOVERY_MM = 40 * PITCH_MM
 
 OUTFEED, REJECT_BIN, LOST = "outfeed", "reject_bin", "lost"
 
@@ -28,8 +42,63 @@ class EventRef(Protocol):
     def number(self) -> int | None: ...
 
 
+def tray_reason(scenario: Scenario, serial: int, stations: Collection[str] = (), *,
+                seal: str | None = None, printer_fault: bool | None = None) -> Reason:
+    """The reason tray ``serial`` should end in, faults of the belt and the PLC aside.
+
+    The scenario's reason (infeed and vision checks, ``expect``), then the checks of
+    the stations in ``stations`` (device names: ``PACK``, ``W1``, ``P1`` and ``S2``)
+    in the order of ``line.md``; the first failing one stands. ``seal`` ("ok", "bad",
+    "none": no result) and ``printer_fault`` (at the tray's AT_LABELER) are what
+    happened; None: what the scenario says. A tray the operator rejects by hand is
+    OPERATOR_REJECT unless a check had already failed it where the operator pressed.
+    """
+    faults = scenario.tray_faults(serial)
+    found = [scenario.expected(serial)]
+    if "PACK" in stations:
+        if seal is None:
+            seal = "bad" if "bad_seal" in faults else "ok"
+        if seal != "ok":
+            found.append(Reason.SEAL_FAIL)
+    if "W1" in stations:
+        if scenario.scale_fault(serial) is not None:
+            found.append(Reason.SCALE_FAULT)
+        elif not scenario.weight_ok(serial):
+            found.append(Reason.WEIGHT_OUT_OF_RANGE)
+    if "P1" in stations:
+        if printer_fault is None:
+            printer_fault = bool(printer_fault_at_labeler(scenario, serial))
+        if printer_fault:
+            found.append(Reason.PRINTER_FAULT)
+        elif "misprint" in faults and "S2" in stations:
+            found.append(Reason.LABEL_VERIFY_FAIL)
+    reason = first_failure(found)
+    pressed = scenario.operator_reject_at(serial)
+    if pressed is not None and not (
+            reason is not Reason.NONE and CHECK_DONE_MM.get(reason, 0.0) <= pressed):
+        reason = Reason.OPERATOR_REJECT
+    return reason
+
+
+def printer_fault_at_labeler(scenario: Scenario, serial: int) -> bool | None:
+    """Whether a printer fault is shown when tray ``serial`` reaches the labeler; None
+    when a fault that lasts a time (not a belt length) could decide it either way."""
+    at = scenario.entry_mm(serial) + LABELER_MM
+    for f in scenario.faults:
+        if f.kind not in PRINTER_STRETCHES or f.at_mm is None:
+            continue
+        start = scenario.entry_mm(f.tray) + f.at_mm
+        if f.length_mm is not None:
+            if start <= at < start + f.length_mm:
+                return True
+        elif start <= at < start + GATE_MM:
+            return None
+    return False
+
+
 def final_expectation(scenario_reason: Reason, outcome: str, lost_at_mm: float | None,
-                      verdict_taken: bool) -> tuple[Reason, str]:
+                      verdict_taken: bool, done_at_mm: float | None = None
+                      ) -> tuple[Reason, str]:
     """The reason and outcome the records must show, given what the PLC did.
 
     - lost (removed by hand, or on the belt at a PLC restart): the scenario's
@@ -38,9 +107,11 @@ def final_expectation(scenario_reason: Reason, outcome: str, lost_at_mm: float |
     - reached the gate without a verdict taken: reject bin, the scenario's
       reason if not NONE, else NO_VERDICT;
     - otherwise: outfeed for NONE, reject bin for any other reason.
+
+    ``done_at_mm`` overrides where the reason's check is done (an operator's reject).
     """
     if outcome == LOST:
-        done_at = CHECK_DONE_MM.get(scenario_reason)
+        done_at = CHECK_DONE_MM.get(scenario_reason) if done_at_mm is None else done_at_mm
         found = done_at is not None and lost_at_mm is not None and lost_at_mm >= done_at
         return (scenario_reason if found else Reason.TRACKING_ERROR), LOST
     if not verdict_taken:
@@ -60,8 +131,13 @@ class _Open:
 class TruthRecorder:
     """Collects truth rows in entry order and appends each to a JSON Lines file."""
 
-    def __init__(self, scenario: Scenario, path: Path | None = None):
+    def __init__(self, scenario: Scenario, path: Path | None = None,
+                 stations: Collection[str] = ()):
         self._scenario = scenario
+        self.stations = frozenset(stations)
+        self._seal: dict[int, str] = {}
+        self._printer: dict[int, bool] = {}
+        self._label: dict[int, str | None] = {}
         self._open: dict[int, _Open] = {}
         self._rows: list[dict[str, Any]] = []
         self._path = path
@@ -76,14 +152,30 @@ class TruthRecorder:
     def entered(self, serial: int, tray: int, plc_boot: int, event: EventRef) -> None:
         self._open[serial] = _Open(serial, tray, plc_boot, event)
 
+    def sealed(self, serial: int, seal: str) -> None:
+        """Tray ``serial`` left the packer: "ok", "bad", or "none" (no result made)."""
+        self._seal[serial] = seal
+
+    def printer_checked(self, serial: int, faulted: bool) -> None:
+        """Tray ``serial`` reached the labeler while the printer showed a fault, or not."""
+        self._printer[serial] = faulted
+
+    def labelled(self, serial: int, barcode: str | None) -> None:
+        """A label was stuck on tray ``serial`` (``barcode`` None: unreadable)."""
+        self._label[serial] = barcode
+
     def closed(self, serial: int, outcome: str, verdict: tuple[int, int] | None,
                lost_cause: str | None = None, lost_at_mm: float | None = None) -> dict[str, Any]:
         """Record the end of tray ``serial``'s trip; ``verdict`` is (VERDICT, REASON) taken."""
         info = self._open.pop(serial)
         spec = self._scenario.tray(serial)
-        expected = self._scenario.expected(serial)
-        reason, expected_outcome = final_expectation(expected, outcome, lost_at_mm,
-                                                     verdict is not None)
+        scenario = self._scenario
+        expected = tray_reason(scenario, serial, self.stations, seal=self._seal.get(serial),
+                               printer_fault=self._printer.get(serial))
+        pressed = scenario.operator_reject_at(serial)
+        reason, expected_outcome = final_expectation(
+            expected, outcome, lost_at_mm, verdict is not None,
+            pressed if expected is Reason.OPERATOR_REJECT else None)
         row: dict[str, Any] = {
             "serial": serial,
             "tray": info.tray,
@@ -103,6 +195,15 @@ class TruthRecorder:
             "expected_outcome": expected_outcome,
             "note": spec.note,
         }
+        if self.stations:
+            row.update({
+                "product": scenario.product(serial),
+                "weight_g": scenario.weight_g(serial) if "W1" in self.stations else None,
+                "seal": self._seal.get(serial) if "PACK" in self.stations else None,
+                "printer_fault": self._printer.get(serial) if "P1" in self.stations else None,
+                "label": self._label.get(serial),
+                "operator_reject_at_mm": pressed,
+            })
         self._rows.append(row)
         if self._file is not None:
             self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -204,10 +305,13 @@ class Prediction:
     certain: bool = True
 
 
-def predict(scenario: Scenario) -> dict[int, Prediction]:
-    """Final reason and outcome of every tray, assuming a prompt, correct controller."""
+def predict(scenario: Scenario, stations: Collection[str] = ()) -> dict[int, Prediction]:
+    """Final reason and outcome of every tray, assuming a prompt, correct controller
+    that checks the stations of ``stations`` besides CONV, S1 and CAM1."""
     losses: list[tuple[float, int | None, str]] = []  # (odometer, serial or None=all, cause)
     stalls: list[tuple[float, float | None]] = []
+    pack_restarts = [scenario.entry_mm(f.tray) + f.at_mm for f in scenario.faults
+                     if f.kind == "packer_restart" and f.at_mm is not None]
     for f in scenario.faults:
         if f.at_mm is None:
             continue
@@ -222,13 +326,26 @@ def predict(scenario: Scenario) -> dict[int, Prediction]:
     for serial in range(1, len(scenario.trays) + 1):
         enter = scenario.entry_mm(serial)
         gate = enter + GATE_MM
-        expected = scenario.expected(serial)
+        certain = True
+        seal: str | None = None
+        for restart in pack_restarts if "PACK" in stations else ():
+            since = enter + PACKER_MM - restart
+            if 0 <= since < PACK_DOWN_CERTAIN_MM:
+                seal = "none"
+            elif 0 <= since < PACK_RECOVERY_MM:
+                certain = False
+        printer = printer_fault_at_labeler(scenario, serial) if "P1" in stations else False
+        if printer is None:
+            certain = False
+        expected = tray_reason(scenario, serial, stations, seal=seal, printer_fault=printer)
+        pressed = scenario.operator_reject_at(serial)
+        done_at = pressed if expected is Reason.OPERATOR_REJECT else None
         hits = sorted(at for at, who, _ in losses if who in (None, serial) and enter <= at < gate)
         if hits:
-            reason, outcome = final_expectation(expected, LOST, hits[0] - enter, True)
-            out[serial] = Prediction(reason, outcome)
+            reason, outcome = final_expectation(expected, LOST, hits[0] - enter, True, done_at)
+            out[serial] = Prediction(reason, outcome, certain)
             continue
-        taken, certain = True, True
+        taken = True
         for start, end in stalls:
             if end is not None and start <= enter and end > gate:
                 taken = False  # stalled for the whole trip

@@ -6,6 +6,7 @@ plate expected per frame, and measures per frame the time from JPEG bytes to the
 decision (one process, OpenCV on one thread): wall time (``ms_*``) and the
 thread's CPU time (``cpu_ms_*``, unaffected by other load on the machine).
 ``read_rate`` counts frames whose one plate was read exactly (text and type).
+The result is returned, not printed: ``plateline vision eval`` prints it.
 """
 
 from __future__ import annotations
@@ -49,40 +50,43 @@ def _load(model: Path | GlyphModel | None) -> GlyphModel:
 def eval_main(sample_dir: Path, model: Path | GlyphModel | None, decisions_out: Path | None,
               as_json: bool = True, *, min_confidence: float = EVAL_MIN_CONFIDENCE,
               margin: float = DEFAULT_MARGIN) -> dict[str, object]:
-    """Verify a sample folder; returns (and, with ``as_json``, prints) the measures."""
+    """Verify a sample folder; returns the measures (``as_json`` is kept for callers
+    that pass it: the command line prints the result once, as JSON or as lines).
+
+    Each frame is read once (the time from its bytes to the reading is measured,
+    plus the decision of its first row); every row of ``labels.csv`` is one trial.
+    """
+    del as_json
     glyph_model = _load(model)
     rows = read_labels(sample_dir)
     cv2.setNumThreads(1)
-    cache: dict[str, tuple[FrameReading | None, float, str]] = {}
+    readings: dict[str, tuple[FrameReading | None, str]] = {}
     lines: list[str] = []
     ms: list[float] = []
     cpu_ms: list[float] = []
     read_ok = false_accepts = false_rejects = trials_true = trials_miss = 0
     reasons: dict[str, int] = {}
     for row in rows:
-        data = (sample_dir / row.filename).read_bytes()
-        t0, c0 = time.perf_counter(), time.thread_time()
-        reading: FrameReading | None
-        try:
-            reading = read_frame(data, glyph_model)
-            note = ""
-        except VisionError as err:
-            reading, note = None, str(err)
         expectation = Expectation(row.expect_text, row.expect_type, 1)
-        if reading is None:
-            decision = Decision(False, Reason.VISION_FAULT, note)
-        else:
-            decision = verify(reading, expectation, min_confidence=min_confidence, margin=margin)
-        elapsed = (time.perf_counter() - t0) * 1000
-        cpu = (time.thread_time() - c0) * 1000
-        if row.filename not in cache:
-            cache[row.filename] = (reading, elapsed, note)
-            ms.append(elapsed)
-            cpu_ms.append(cpu)
+        if row.filename not in readings:
+            data = (sample_dir / row.filename).read_bytes()
+            t0, c0 = time.perf_counter(), time.thread_time()
+            reading: FrameReading | None
+            try:
+                reading, note = read_frame(data, glyph_model), ""
+            except VisionError as err:
+                reading, note = None, str(err)
+            decision = _decide(reading, note, expectation, min_confidence, margin)
+            ms.append((time.perf_counter() - t0) * 1000)
+            cpu_ms.append((time.thread_time() - c0) * 1000)
+            readings[row.filename] = (reading, note)
             plates = reading.plates if reading else []
             if len(plates) == 1 and plates[0].text == row.text and \
                     plates[0].plate_type == row.plate_type:
                 read_ok += 1
+        else:
+            reading, note = readings[row.filename]
+            decision = _decide(reading, note, expectation, min_confidence, margin)
         if row.near_miss:
             trials_miss += 1
             false_accepts += decision.ok
@@ -99,8 +103,8 @@ def eval_main(sample_dir: Path, model: Path | GlyphModel | None, decisions_out: 
     if decisions_out is not None:
         decisions_out.parent.mkdir(parents=True, exist_ok=True)
         decisions_out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    frames = len(cache)
-    result: dict[str, object] = {
+    frames = len(readings)
+    return {
         "frames": frames,
         "trials": len(rows),
         "read_rate": round(read_ok / frames, 4) if frames else 0.0,
@@ -116,6 +120,10 @@ def eval_main(sample_dir: Path, model: Path | GlyphModel | None, decisions_out: 
         "min_confidence": min_confidence,
         "margin": margin,
     }
-    if as_json:
-        print(json.dumps(result, ensure_ascii=False))
-    return result
+
+
+def _decide(reading: FrameReading | None, note: str, expectation: Expectation,
+            min_confidence: float, margin: float) -> Decision:
+    if reading is None:
+        return Decision(False, Reason.VISION_FAULT, note)
+    return verify(reading, expectation, min_confidence=min_confidence, margin=margin)

@@ -7,13 +7,16 @@ with the best score of every *other* glyph of the alphabet::
     position verified  <=>  S[i, e] >= min_confidence
                             and S[i, e] - max_{g != e} S[i, g] >= margin
 
-A position is *confidently read* when its best glyph passes the same two tests.
+A position is *confidently read* when its best glyph passes the same two tests
+and glare (:mod:`.glare`) washed out at most ``MAX_WASHED_SHARE`` of its cell.
 The checks run in the precedence of ``line.md``:
 
-1. ``VISION_FAULT``: a plate was found but not read (no characters, colour not
-   told), an expected glyph is outside the alphabet, or some position of some
-   plate is not confidently read (its best glyph is below ``min_confidence`` or
-   does not beat the runner-up by ``margin``). Doubt is never resolved by a guess.
+1. ``VISION_FAULT``: no tray in view and no plate found (an empty belt is never
+   "0 plates"), a plate was found but not read (no characters, colour not
+   told), an expected glyph is outside the alphabet, a position lies under
+   glare, or some position of some plate is not confidently read (its best glyph
+   is below ``min_confidence`` or does not beat the runner-up by ``margin``).
+   Doubt is never resolved by a guess.
 2. ``PLATE_COUNT``: the number of plates differs from the order.
 3. ``PLATE_MISMATCH``: a plate has another length than the order's number, or
    some position is confidently read as another glyph (the position is then
@@ -31,6 +34,7 @@ import numpy as np
 from plateline.contract import Reason
 
 from .alphabet import ALPHABET, GLYPH_INDEX
+from .glare import MAX_WASHED_SHARE
 from .reading import UNKNOWN_TYPE, Decision, Expectation, FrameReading
 
 #: Default lead of the expected glyph over every other glyph (scores in [0, 1]).
@@ -87,6 +91,8 @@ def _fault(reading: FrameReading, expectation: Expectation, min_confidence: floa
     bad = [ch for ch in (expectation.plate_no or "") if ch not in GLYPH_INDEX]
     if bad:
         return f"expected glyph(s) {''.join(bad)!r} outside the alphabet"
+    if not reading.plates and not reading.tray_present:
+        return "no tray in view"
     for n, plate in enumerate(reading.plates, 1):
         scores = plate.char_scores
         if scores.ndim != 2 or scores.shape[0] == 0 or scores.shape[1] != len(ALPHABET):
@@ -95,6 +101,12 @@ def _fault(reading: FrameReading, expectation: Expectation, min_confidence: floa
             return f"plate {n}: invalid scores"
         if plate.plate_type == UNKNOWN_TYPE:
             return f"plate {n}: plate colour not recognised"
+        glare = np.asarray(plate.glare, np.float32)
+        if glare.size and (glare.shape[0] != scores.shape[0]
+                           or not np.all(glare <= MAX_WASHED_SHARE)):
+            washed = np.flatnonzero(~(glare <= MAX_WASHED_SHARE))
+            i = int(washed[0]) if washed.size else 0
+            return f"plate {n} position {i + 1}: washed out by glare"
         for i, row in enumerate(scores):
             best = int(np.argmax(row))
             if not _wins(row, best, min_confidence, margin):

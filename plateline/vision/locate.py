@@ -303,4 +303,32 @@ def rectify(image: np.ndarray, quad: np.ndarray, layout: Layout) -> np.ndarray:
                                borderMode=cv2.BORDER_REPLICATE)
 
 
-__all__ = ["CROP_PX_PER_MM", "Candidate", "candidates", "foreground", "rectify", "refine_quad"]
+__all__ = ["CROP_PX_PER_MM", "Candidate", "candidates", "foreground", "rectify", "refine_quad",
+           "tray_present"]
+
+
+#: A tray fills this share of the frame at least (reference: about 45 %), and its
+#: outline fills its minimum-area rectangle this well.
+TRAY_MIN_AREA = 0.2
+TRAY_MIN_FILL = 0.85
+
+
+def tray_present(image: np.ndarray) -> bool:
+    """Whether a tray lies under the camera: a large, light, rectangular region
+    against the dark belt, around the frame's centre."""
+    h, w = image.shape[:2]
+    size = (max(8, w // BG_SCALE), max(8, h // BG_SCALE))
+    grey = cv2.cvtColor(cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+                        cv2.COLOR_BGR2GRAY)
+    grey = cv2.GaussianBlur(grey, (3, 3), 0)
+    _, mask = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return False
+    cnt = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(cnt)
+    (_, _), (rw, rh), _ = cv2.minAreaRect(cnt)
+    centre = (size[0] / 2, size[1] / 2)
+    return (area >= TRAY_MIN_AREA * size[0] * size[1]
+            and area >= TRAY_MIN_FILL * rw * rh
+            and cv2.pointPolygonTest(cnt, centre, False) > 0)

@@ -13,7 +13,7 @@ top row of two-row plates). For a glyph image, with ``d2[k]`` its squared
 distance to the nearest prototype of class ``k`` (``dims`` dimensions)::
 
     posterior[k] = softmax(-d2 / 2)[k]                (over the classes of its shape)
-    fit[k]       = exp(-max(0, d2[k] / dims - z_ok[k]) / z_ok[k])
+    fit[k]       = exp(-max(0, d2[k] / dims - z_ok[k]) / (FIT_SLACK * z_ok[k]))
     score[k]     = posterior[k] * fit[k]              (in [0, 1])
 
 ``posterior`` says which glyph it is *rather than the others*, ``fit`` how well
@@ -21,8 +21,10 @@ it looks like that glyph at all; ``z_ok`` is a high percentile of the distances
 of the teaching glyphs to their own class (per class where it was taught from
 enough glyphs, as complex characters spread more, within ``MAX_CLASS_SPREAD``),
 so a clean glyph scores
-close to 1, a glyph half as far again as the worst taught ones about 0.6, and a
-blot, a glare-washed or mis-cut glyph close to 0. Glyphs never taught score 0.
+close to 1, a glyph three times as far as the worst taught ones about 0.6 (the
+spread of blurred complex characters on new frames is wide), and a blot or a
+mis-cut glyph close to 0. Glyphs never taught score 0. Glare is judged apart
+(:mod:`.glare`).
 
 The model is one ``.npz`` file (arrays and a JSON string, no pickled objects).
 The default model (Noto Sans CJK plates rendered by the simulator) ships as
@@ -55,6 +57,7 @@ PROTOTYPES = 3
 Z_PERCENTILE = 99.5
 MIN_CLASS_SAMPLES = 20
 MAX_CLASS_SPREAD = 1.5  # a class's z_ok is at most this times the global one
+FIT_SLACK = 4.0  # how fast the fit falls beyond z_ok, in units of z_ok
 DEFAULT_MODEL = "default.npz"
 
 
@@ -141,7 +144,7 @@ class GlyphModel:
             post = np.exp(-0.5 * (row - row.min()))
             post /= post.sum()
             z_ok = self.z_ok[sel]
-            fit = np.exp(-np.maximum(0.0, row / self.dims - z_ok) / z_ok)
+            fit = np.exp(-np.maximum(0.0, row / self.dims - z_ok) / (FIT_SLACK * z_ok))
             out[i, self._glyph_of[sel]] = (post * fit).astype(np.float32)
         return out
 

@@ -8,8 +8,9 @@ import numpy as np
 from plateline.errors import VisionError
 
 from .alphabet import ALPHABET
+from .glare import position_glare, washed_map
 from .layouts import layout_for
-from .locate import Candidate, candidates, rectify
+from .locate import Candidate, candidates, rectify, tray_present
 from .model import GlyphModel
 from .plate_type import PROBE_SIZE, classify
 from .reading import UNKNOWN_TYPE, FrameReading, PlateReading, Quad, position_confidence
@@ -71,6 +72,12 @@ def _probe_matrix(quad: np.ndarray, w: int, h: int) -> np.ndarray:
 def segment_plate(image: np.ndarray, cand: Candidate, plate_type: str | None = None
                   ) -> tuple[str, int, Segmentation]:
     """Type, rows and glyphs of a candidate; ``plate_type`` overrides the colour (teaching)."""
+    ptype, rows, seg, _ = _segment_plate(image, cand, plate_type)
+    return ptype, rows, seg
+
+
+def _segment_plate(image: np.ndarray, cand: Candidate, plate_type: str | None = None
+                   ) -> tuple[str, int, Segmentation, np.ndarray]:
     ptype, crop, rows = plate_crop(image, cand)
     if plate_type is not None and plate_type != ptype:
         ptype = plate_type
@@ -78,20 +85,22 @@ def segment_plate(image: np.ndarray, cand: Candidate, plate_type: str | None = N
         crop = rectify(image, cand.quad, layout_for(ptype, rows))
     if crop is None:
         raise SegmentError("plate colour not recognised")
-    return ptype, rows, segment(crop, ptype, layout_for(ptype, rows))
+    return ptype, rows, segment(crop, ptype, layout_for(ptype, rows)), crop
 
 
 def read_plate(image: np.ndarray, cand: Candidate, model: GlyphModel) -> PlateReading:
     """Read one located plate (an unreadable plate is still a reading: empty text)."""
     quad = _quad(cand)
     try:
-        ptype, rows, seg = segment_plate(image, cand)
+        ptype, rows, seg, crop = _segment_plate(image, cand)
     except SegmentError as err:
         return PlateReading("", UNKNOWN_TYPE, 0.0, _EMPTY, quad, cand.rows, note=str(err))
     scores = model.scores(seg.glyphs, seg.shapes) * contrast_quality(seg.contrast)[:, None]
+    glare = position_glare(washed_map(crop, ptype, seg.ink), seg.cells)
     text = "".join(ALPHABET[int(i)] for i in np.argmax(scores, axis=1))
     conf = position_confidence(scores)
-    return PlateReading(text, ptype, float(conf.min()) if conf.size else 0.0, scores, quad, rows)
+    return PlateReading(text, ptype, float(conf.min()) if conf.size else 0.0, scores, quad, rows,
+                        glare=glare)
 
 
 def read_image(image: np.ndarray, model: GlyphModel) -> FrameReading:
@@ -99,7 +108,8 @@ def read_image(image: np.ndarray, model: GlyphModel) -> FrameReading:
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 32:
         raise VisionError(f"not a colour frame (shape {image.shape})")
     plates = [read_plate(image, c, model) for c in candidates(image)]
-    return FrameReading(plates, int(image.shape[1]), int(image.shape[0]))
+    return FrameReading(plates, int(image.shape[1]), int(image.shape[0]),
+                        tray_present=tray_present(image))
 
 
 def read_frame(image_bytes: bytes, model: GlyphModel) -> FrameReading:

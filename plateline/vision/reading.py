@@ -27,6 +27,8 @@ class PlateReading:
     ``score`` is the weakest position's confidence (best glyph minus the
     runner-up, see :func:`position_confidence`). ``quad`` are the plate's corners
     in frame pixels, clockwise from top-left; ``note`` says why a plate was not read.
+    ``glare`` holds per position the share of its cell washed out by a specular
+    highlight (see :mod:`.glare`); empty when not measured.
     """
 
     text: str
@@ -36,6 +38,7 @@ class PlateReading:
     quad: Quad
     rows: int = 1
     note: str = ""
+    glare: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @property
     def readable(self) -> bool:
@@ -48,11 +51,17 @@ class PlateReading:
 
 @dataclass(frozen=True)
 class FrameReading:
-    """Every plate the reader found in one frame."""
+    """Every plate the reader found in one frame.
+
+    ``tray_present`` says whether a tray was seen under the camera at all: "no
+    plate found" is only evidence of an empty tray when it is True (an empty
+    belt is a VISION_FAULT, never "0 plates match").
+    """
 
     plates: list[PlateReading] = field(default_factory=list)
     width: int = 0
     height: int = 0
+    tray_present: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ plate's other cells (glare or a smudge washes a character out).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -55,6 +55,7 @@ class Segmentation:
     cells: list[tuple[float, float, float, float]]
     shapes: list[int]
     contrast: list[float]  # each cell's ink contrast over the plate's median
+    ink: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
 
 def ink_channel(crop: np.ndarray, plate_type: str) -> np.ndarray:
@@ -133,7 +134,7 @@ def segment(crop: np.ndarray, plate_type: str, layout: Layout) -> Segmentation:
             glyphs.append(g)
             cells.append((float(x), float(yc - half_h), float(cw), float(2 * half_h)))
             shapes.append(row_shape(row))
-    return Segmentation(glyphs, cells, shapes, _contrast(ink, cells))
+    return Segmentation(glyphs, cells, shapes, _contrast(ink, cells), ink)
 
 
 def _tall_parts(mask: np.ndarray, layout: Layout) -> np.ndarray:

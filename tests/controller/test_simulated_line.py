@@ -61,7 +61,8 @@ async def run_line(scenario: Scenario, orders: Sequence[SimOrder], tmp_path: Pat
         import_orders(s, order_file, recipes=recipes, ebike_pattern=DEFAULT_EBIKE_PATTERN)
     async with contextlib.AsyncExitStack() as stack:
         sim = await stack.enter_async_context(
-            SimulatedLine(scenario, speed=speed, plc_config=PlcConfig(acting_s=0.05)))
+            SimulatedLine(scenario, speed=speed, plc_config=PlcConfig(acting_s=0.05),
+                          devices=("CONV", "S1", "CAM1")))
         ep = sim.endpoints
         sup = await stack.enter_async_context(make_link(ep["CONV"]["port"], conv_map))
         reader = await stack.enter_async_context(SerialCodeReader("S1", ep["S1"]["port"]))

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from plateline.demo import demo_config_text
+from plateline.demo import DEMO_DEVICES, demo_config_text
 
 PLATELINE = [sys.executable, "-m", "plateline.cli"]
 
@@ -22,7 +22,8 @@ def start_plant(workdir: Path, *, trays: int, speed: float, seed: int = 1) -> tu
     log = open(workdir / "plant.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "plateline.simulators", "--demo", "--trays", str(trays),
-         "--speed", str(speed), "--seed", str(seed), "--port", "0", "--camera-port", "0",
+         "--devices", ",".join(DEMO_DEVICES),
+         "--speed", str(speed), "--seed", str(seed), "--port", "0", "--camera-port", "0", "--pack-port", "0",
          "--links", str(workdir / "sim"), "--truth", str(workdir / "truth.jsonl"),
          "--endpoints", str(endpoints), "--orders-dir", str(workdir / "orders")],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL)

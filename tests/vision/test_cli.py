@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from plateline.cli import main
 from plateline.simulators.render.samples import write_sample_folder
-from plateline.vision.cli import eval_main
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,11 @@ def near_miss_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_eval_output_and_decisions_file(near_miss_folder: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "decisions.jsonl"
-    result = eval_main(near_miss_folder, None, out, True)
-    printed = json.loads(capsys.readouterr().out)
-    assert printed == result
+    assert main(["vision", "eval", str(near_miss_folder), "--decisions", str(out),
+                 "--json"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1  # one JSON object, printed once
+    result = json.loads(printed[0])
     for key in ("frames", "read_rate", "false_accepts", "false_rejects", "ms_median", "ms_p95"):
         assert key in result
     assert result["frames"] == 24 and result["false_accepts"] == 0

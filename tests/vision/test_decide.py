@@ -152,7 +152,30 @@ def test_unreadable_or_uncoloured_plate_is_a_vision_fault(reading: PlateReading)
 
 
 def test_no_plates_expected_and_none_found() -> None:
-    assert verify(FrameReading([]), Expectation(None, None, 0), min_confidence=0.6).ok
+    assert verify(FrameReading([], tray_present=True), Expectation(None, None, 0),
+                  min_confidence=0.6).ok
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_no_tray_and_no_plate_is_a_vision_fault(count: int) -> None:
+    exp = Expectation("粤B12345" if count else None, "blue" if count else None, count)
+    d = verify(FrameReading([]), exp, min_confidence=0.6)
+    assert d.reason is Reason.VISION_FAULT and "tray" in d.detail
+
+
+@pytest.mark.parametrize("share", [0.05, 0.5, 1.0, float("nan")])
+def test_glare_on_any_position_is_a_vision_fault(share: float) -> None:
+    glare = np.zeros(7, np.float32)
+    glare[4] = share
+    p = PlateReading("粤B12345", "blue", 0.9, confident("粤B12345"), QUAD, glare=glare)
+    d = verify(FrameReading([p]), Expectation("粤B12345", "blue", 1), min_confidence=0.6)
+    assert d.reason is Reason.VISION_FAULT and "glare" in d.detail
+
+
+def test_little_glare_is_tolerated() -> None:
+    glare = np.full(7, 0.01, np.float32)
+    p = PlateReading("粤B12345", "blue", 0.9, confident("粤B12345"), QUAD, glare=glare)
+    assert verify(FrameReading([p]), Expectation("粤B12345", "blue", 1), min_confidence=0.6).ok
 
 
 def test_expected_glyph_outside_alphabet_is_a_vision_fault() -> None:

@@ -1,0 +1,189 @@
+"""LABEL: print the order's waybill on AT_LABELER and verify it with ``S2``.
+
+Only a tray on which nothing has failed gets a label: the station first waits for
+the results of the stations before it (they are long done by the labeler; one
+still missing when the tray's window closes is doubt, and nothing is printed).
+The printer is asked ``~HS`` before each label: not ready is PRINTER_FAULT and
+nothing is printed. Then ``S2`` is triggered while the tray is in its view and
+its read compared with the waybill number: a different read, or none, is
+LABEL_VERIFY_FAIL (a trigger that read nothing is repeated while the tray is
+in view: the printer does not confirm a print). One tray at a time, in AT_LABELER order (one printer, one
+reader).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from plateline.contract import EventType, Reason, first_reason
+from plateline.controller.journal import Journal
+from plateline.controller.model import CheckResult
+from plateline.controller.ports import CodeReader, LabelPrinter
+from plateline.controller.tracking import TrackedItem
+from plateline.drivers.printer_zpl import PrinterFault
+from plateline.drivers.zpl import WaybillLabel
+from plateline.errors import DeviceError
+from plateline.recipes import Recipe
+from plateline.records.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Job:
+    item: TrackedItem
+    deadline: float
+    future: asyncio.Future[CheckResult]
+    started_at: datetime
+
+
+class LabelStation:
+    """The LABEL check: PRINTER_FAULT, LABEL_VERIFY_FAIL.
+
+    ``before`` names the stations whose results must all be in, and passed, for a
+    label to be printed (the required stations ahead of LABEL, in flow order).
+    """
+
+    name = "LABEL"
+    event = EventType.AT_LABELER
+    fault_reason = Reason.LABEL_VERIFY_FAIL
+
+    def __init__(self, printer: LabelPrinter, reader: CodeReader, journal: Journal,
+                 recipes: Mapping[str, Recipe], *, before: Sequence[str],
+                 printer_timeout_s: float = 1.0, scan_timeout_s: float = 0.5,
+                 scan_grace_s: float = 0.1, verify_delay_s: float = 0.0) -> None:
+        self.printer = printer
+        self.reader = reader
+        self.journal = journal
+        self.recipes = recipes
+        self.before = tuple(before)
+        self.printer_timeout_s = printer_timeout_s
+        self.scan_timeout_s = scan_timeout_s
+        self.scan_grace_s = scan_grace_s
+        self.verify_delay_s = verify_delay_s
+        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+
+    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
+        future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
+        self._jobs.put_nowait(_Job(item, deadline, future, utcnow()))
+        return future
+
+    async def run(self) -> None:
+        while True:
+            job = await self._jobs.get()
+            if job.future.done():
+                continue
+            try:
+                result = await self._check(job)
+            except Exception as err:  # noqa: BLE001 - handed to the item's check
+                if not job.future.done():
+                    job.future.set_exception(err)
+                continue
+            if not job.future.done():
+                job.future.set_result(result)
+
+    async def start_problem(self) -> str | None:
+        """Why the line must not start because of the printer (a start check), or None."""
+        try:
+            status = await self.printer.status(timeout=self.printer_timeout_s)
+        except DeviceError as err:
+            return f"{self.printer.name}: no status: {err}"
+        if not status.ready:
+            return f"{self.printer.name} not ready: {', '.join(status.faults)}"
+        return None
+
+    # -- one tray --------------------------------------------------------------------
+
+    async def _check(self, job: _Job) -> CheckResult:
+        item = job.item
+        data: dict[str, Any] = {"label_read": None, "waybill_no": None}
+        failed = await self._earlier_failure(job)
+        if failed is not None:
+            skip = CheckResult.skip(failed, started_at=job.started_at)
+            log.info("%s: no label: %s", item.label(), failed.name)
+            return CheckResult(False, Reason.NONE, {**data, **skip.data,
+                                                    "printed": False}, skipped=True,
+                               started_at=job.started_at)
+        if item.order is None:  # INFEED passed, so it bound an order
+            raise LookupError("no order bound to the tray")
+        recipe = self.recipes.get(item.order.product)
+        if recipe is None:
+            raise LookupError(f"no recipe {item.order.product!r} on this line")
+        facts = await self.journal.order_label(item.order.order_id)
+        data["waybill_no"] = facts.waybill_no
+        label = WaybillLabel(facts.order_id, facts.waybill_no, facts.recipient_name,
+                             facts.recipient_phone, facts.recipient_address,
+                             template=recipe.label.template)
+        try:
+            await self.printer.print_label(label, check_status=True,
+                                           timeout=self.printer_timeout_s)
+        except PrinterFault as err:
+            data.update(printed=False, printer_faults=list(err.status.faults),
+                        problem=str(err))
+            return CheckResult.failed(Reason.PRINTER_FAULT, data, started_at=job.started_at)
+        except DeviceError as err:
+            data.update(printed=False, problem=str(err))
+            return CheckResult.failed(Reason.PRINTER_FAULT, data, started_at=job.started_at)
+        data["printed"] = True
+        if self.verify_delay_s:
+            await asyncio.sleep(self.verify_delay_s)
+        read, problem = await self._verify(job)
+        data["label_read"] = read
+        if problem is None and read != facts.waybill_no:
+            problem = "read differs from the waybill"
+        if problem is not None:
+            data["problem"] = problem
+            return CheckResult.failed(Reason.LABEL_VERIFY_FAIL, data, started_at=job.started_at)
+        return CheckResult.passed(data, started_at=job.started_at)
+
+    async def _earlier_failure(self, job: _Job) -> Reason | None:
+        """The first failure of the stations before LABEL, waiting for them within the
+        tray's window; TRACKING_ERROR stands for one that is still undecided."""
+        item = job.item
+        await item.stored.wait()
+        reasons: list[Reason] = []
+        for station in self.before:
+            result = item.results.get(station)
+            if result is None:
+                try:
+                    async with asyncio.timeout(max(0.0, job.deadline - time.monotonic())):
+                        result = await item.wait_result(station)
+                except TimeoutError:
+                    log.warning("%s: %s undecided at the labeler", item.label(), station)
+                    reasons.append(Reason.TRACKING_ERROR)
+                    continue
+            if result.skipped:
+                reasons.append(item.verdict.reason if item.verdict else Reason.TRACKING_ERROR)
+            elif not result.ok:
+                reasons.append(result.reason)
+        if item.rejected and item.verdict is not None:
+            reasons.append(item.verdict.reason)
+        return first_reason(reasons) if reasons else None
+
+    async def _verify(self, job: _Job) -> tuple[str | None, str | None]:
+        """Trigger S2 while the tray is in view: (data read, problem).
+
+        The printer does not say when the label is on the tray: a trigger that read
+        nothing is repeated while the tray is still in view.
+        """
+        problem = "no trigger"
+        while True:
+            late = time.monotonic() - job.deadline
+            if late >= 0:
+                if problem == "no trigger":
+                    problem = f"window closed {late * 1000:.0f} ms before the S2 trigger"
+                return None, problem
+            timeout = min(self.scan_timeout_s, -late + self.scan_grace_s)
+            try:
+                data = await self.reader.scan(timeout=timeout)
+            except DeviceError as err:
+                return None, f"{self.reader.name}: {err}"
+            if data is not None and data.strip():
+                return data.strip(), None
+            problem = f"{self.reader.name}: no read"

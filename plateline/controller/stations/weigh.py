@@ -1,0 +1,177 @@
+"""WEIGH: read the check-weigher on AT_SCALE and check the recipe's weight window.
+
+The tray rests on the platform for ``rest_mm`` of travel (300 mm) after AT_SCALE,
+its weight dynamic for the first 100 mm. The station reads ``SI`` while the tray
+is there: a dynamic weight is taken only when the recipe allows it, else it reads
+again until the weight is stable or the tray has left (SCALE_FAULT). A scale
+error, overload, garbage or silence is SCALE_FAULT; a weight outside the recipe's
+window WEIGHT_OUT_OF_RANGE.
+
+The window is known from the event's field-of-view deadline (``field_of_view_mm``
+of travel after a base time no later than now), scaled to ``rest_mm``, taking the
+earliest end that deadline allows: a read is never taken after the tray may have
+left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from plateline.contract import EventType, Reason
+from plateline.controller.model import CheckResult
+from plateline.controller.ports import Scale
+from plateline.controller.stations.vision import _cancel_with
+from plateline.controller.tracking import TrackedItem
+from plateline.drivers.scale_mtsics import ScaleBusy, Weight
+from plateline.errors import DeviceError
+from plateline.recipes import Recipe
+from plateline.records.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def rest_window_end(deadline: float, now: float, *, field_of_view_mm: float,
+                    rest_mm: float) -> float:
+    """The earliest end of the rest window that a field-of-view ``deadline`` allows.
+
+    ``deadline`` = base + fov / speed with base <= now, so fov / speed >= deadline - now.
+    """
+    if not math.isfinite(deadline) or deadline <= now:
+        return deadline
+    return deadline + (rest_mm / field_of_view_mm - 1.0) * (deadline - now)
+
+
+@dataclass(eq=False)
+class _Job:
+    item: TrackedItem
+    deadline: float
+    future: asyncio.Future[CheckResult]
+    started_at: datetime
+
+
+@dataclass
+class _Reading:
+    weight: Weight | None = None  # the weight taken
+    reads: int = 0
+    last_dynamic: Weight | None = None
+    problem: str = ""
+
+
+class WeighStation:
+    """The WEIGH check: SCALE_FAULT, WEIGHT_OUT_OF_RANGE."""
+
+    name = "WEIGH"
+    event = EventType.AT_SCALE
+    fault_reason = Reason.SCALE_FAULT
+
+    def __init__(self, scale: Scale, recipes: Mapping[str, Recipe], *,
+                 field_of_view_mm: float = 150.0, rest_mm: float = 300.0,
+                 read_timeout_s: float = 0.3, retry_s: float = 0.01,
+                 order_station: str = "INFEED") -> None:
+        if rest_mm <= 0 or field_of_view_mm <= 0:
+            raise ValueError("rest_mm and field_of_view_mm must be positive")
+        self.scale = scale
+        self.recipes = recipes
+        self.field_of_view_mm = field_of_view_mm
+        self.rest_mm = rest_mm
+        self.read_timeout_s = read_timeout_s
+        self.retry_s = retry_s
+        self.order_station = order_station
+        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+
+    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
+        future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
+        self._jobs.put_nowait(_Job(item, deadline, future, utcnow()))
+        return future
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                job = await self._jobs.get()
+                if job.future.done():
+                    continue
+                task = tg.create_task(self._finish(job), name=f"WEIGH {job.item.key}")
+                job.future.add_done_callback(_cancel_with(task))
+
+    async def _finish(self, job: _Job) -> None:
+        try:
+            result = await self._check(job)
+        except Exception as err:  # noqa: BLE001 - handed to the item's check: SCALE_FAULT
+            if not job.future.done():
+                job.future.set_exception(err)
+            return
+        if not job.future.done():
+            job.future.set_result(result)
+
+    async def _check(self, job: _Job) -> CheckResult:
+        end = rest_window_end(job.deadline, time.monotonic(),
+                              field_of_view_mm=self.field_of_view_mm, rest_mm=self.rest_mm)
+        item = job.item
+        recipe = await self._recipe(item, end)
+        if recipe is None:
+            return CheckResult.skip(item.verdict.reason if item.verdict else None,
+                                    started_at=job.started_at)
+        reading = await self._weigh(end, recipe.weight.allow_dynamic)
+        w = recipe.weight
+        data: dict[str, Any] = {"weight_g": None, "stable": None, "min_g": w.min_g,
+                                "max_g": w.max_g, "allow_dynamic": w.allow_dynamic,
+                                "reads": reading.reads, "recipe": recipe.id}
+        if reading.weight is None:
+            data["problem"] = reading.problem
+            return CheckResult.failed(Reason.SCALE_FAULT, data, started_at=job.started_at)
+        data.update(weight_g=reading.weight.value_g, stable=reading.weight.stable)
+        if not w.min_g <= reading.weight.value_g <= w.max_g:
+            return CheckResult.failed(Reason.WEIGHT_OUT_OF_RANGE, data,
+                                      started_at=job.started_at)
+        return CheckResult.passed(data, started_at=job.started_at)
+
+    async def _recipe(self, item: TrackedItem, end: float) -> Recipe | None:
+        """The recipe of the tray's order (None when the tray has no order: skipped)."""
+        before = item.results.get(self.order_station)
+        if before is None:
+            # INFEED is long done by the scale; wait no longer than the tray rests here
+            async with asyncio.timeout(max(0.0, end - time.monotonic())):
+                before = await item.wait_result(self.order_station)
+        if item.rejected or not before.ok or item.order is None:
+            return None
+        recipe = self.recipes.get(item.order.product)
+        if recipe is None:
+            raise LookupError(f"no recipe {item.order.product!r} on this line")
+        return recipe
+
+    async def _weigh(self, end: float, allow_dynamic: bool) -> _Reading:
+        """Read ``SI`` until a weight may be taken or the window ends."""
+        reading = _Reading()
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            reading.reads += 1
+            try:
+                weight = await self.scale.weigh_immediate(
+                    timeout=min(self.read_timeout_s, left))
+            except ScaleBusy as err:
+                reading.problem = str(err)
+            except DeviceError as err:
+                reading.problem = str(err)
+                return reading
+            else:
+                if weight.stable or allow_dynamic:
+                    reading.weight = weight
+                    return reading
+                reading.last_dynamic = weight
+                reading.problem = f"{self.scale.name}: weight not stable"
+            await asyncio.sleep(min(self.retry_s, max(0.0, end - time.monotonic())))
+        if not reading.reads:
+            reading.problem = "window closed before the first read"
+        elif reading.last_dynamic is not None:
+            reading.problem = (f"{self.scale.name}: no stable weight while the tray was on "
+                               f"the scale (last {reading.last_dynamic.value_g:g} g dynamic)")
+        return reading

@@ -1,0 +1,122 @@
+"""LABEL against the ZPL printer and S2 scanner simulators on ptys: PRINTER_FAULT,
+LABEL_VERIFY_FAIL, no label for a tray that already failed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from plateline.contract import Reason
+from plateline.controller.journal import Journal
+from plateline.controller.model import CheckResult
+from plateline.controller.stations.label import LabelStation
+from plateline.drivers.codereader import SerialCodeReader
+from plateline.drivers.printer_zpl import ZplPrinter
+from plateline.recipes import Recipe
+
+from .harness import add_order
+from .station_rigs import LabelRig, failed, item, window
+
+BEFORE = ("INFEED", "VISION", "PACK", "WEIGH")
+PASSED = {s: CheckResult.passed() for s in BEFORE[1:]}
+
+
+@contextlib.asynccontextmanager
+async def label_station(sessions: sessionmaker[Session], recipes: dict[str, Recipe]
+                        ) -> AsyncIterator[tuple[LabelStation, LabelRig]]:
+    add_order(sessions, "ORD-000001")
+    async with LabelRig() as rig, Journal(sessions, "L1") as journal, \
+            ZplPrinter("P1", rig.printer.port.endpoint, timeout=0.3) as printer, \
+            SerialCodeReader("S2", rig.scanner.port.endpoint) as reader:
+        station = LabelStation(printer, reader, journal, recipes, before=BEFORE)
+        task = asyncio.create_task(station.run())
+        try:
+            yield station, rig
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_label_printed_and_verified(sessions: sessionmaker[Session],
+                                          recipes: dict[str, Recipe]) -> None:
+    async with label_station(sessions, recipes) as (station, rig):
+        result = await station.start(item(before=PASSED), window(0.5))
+    assert result.ok, result
+    assert result.data["label_read"] == result.data["waybill_no"] == "SF1234567890"
+    printed = rig.printer.last_printed
+    assert printed is not None and printed.barcode == "SF1234567890"
+    assert "ORD-000001" in printed.texts and "13800000000" not in printed.texts
+
+
+@pytest.mark.parametrize("fault", ["paper_out", "head_open", "ribbon_out", "paused"])
+async def test_printer_not_ready_is_printer_fault_and_prints_nothing(
+        sessions: sessionmaker[Session], recipes: dict[str, Recipe], fault: str) -> None:
+    async with label_station(sessions, recipes) as (station, rig):
+        rig.printer.set_fault(fault)  # type: ignore[arg-type]
+        result = await station.start(item(before=PASSED), window(0.5))
+        problem = await station.start_problem()
+    assert result.reason is Reason.PRINTER_FAULT
+    assert result.data["printer_faults"] == [fault] and result.data["printed"] is False
+    assert rig.printer.counters.printed == 0 and rig.printer.counters.not_printed == 0
+    assert problem is not None and fault in problem
+
+
+async def test_misprint_is_label_verify_fail(sessions: sessionmaker[Session],
+                                             recipes: dict[str, Recipe]) -> None:
+    async with label_station(sessions, recipes) as (station, rig):
+        rig.printer.set_misprint(labels=1)
+        result = await station.start(item(before=PASSED), window(0.5))
+    assert result.reason is Reason.LABEL_VERIFY_FAIL
+    assert result.data["label_read"] is None and result.data["printed"] is True
+
+
+async def test_wrong_label_read_is_label_verify_fail(sessions: sessionmaker[Session],
+                                                     recipes: dict[str, Recipe]) -> None:
+    async with label_station(sessions, recipes) as (station, rig):
+        rig.scanner._view = lambda: __import__(  # the label of another tray under S2
+            "plateline.simulators.views", fromlist=["ScanView"]).ScanView("SF0000000001")
+        result = await station.start(item(before=PASSED), window(0.5))
+    assert result.reason is Reason.LABEL_VERIFY_FAIL
+    assert result.data["label_read"] == "SF0000000001"
+
+
+async def test_closed_window_is_label_verify_fail(sessions: sessionmaker[Session],
+                                                  recipes: dict[str, Recipe]) -> None:
+    async with label_station(sessions, recipes) as (station, rig):
+        result = await station.start(item(before=PASSED), float("-inf"))
+    assert result.reason is Reason.LABEL_VERIFY_FAIL
+    assert rig.scanner.counters.reads == 0
+
+
+@pytest.mark.parametrize("station_failed", ["VISION", "PACK", "WEIGH"])
+async def test_no_label_for_a_tray_that_already_failed(
+        sessions: sessionmaker[Session], recipes: dict[str, Recipe],
+        station_failed: str) -> None:
+    reason = {"VISION": Reason.PLATE_MISMATCH, "PACK": Reason.SEAL_FAIL,
+              "WEIGH": Reason.WEIGHT_OUT_OF_RANGE}[station_failed]
+    async with label_station(sessions, recipes) as (station, rig):
+        result = await station.start(item(before={**PASSED, station_failed: failed(reason)}),
+                                     window(0.5))
+    assert result.skipped and result.data["because"] == reason.name
+    assert result.data["label_read"] is None
+    assert rig.printer.counters.printed == 0
+
+
+async def test_undecided_earlier_check_prints_nothing(sessions: sessionmaker[Session],
+                                                      recipes: dict[str, Recipe]) -> None:
+    before = {s: r for s, r in PASSED.items() if s != "WEIGH"}
+    async with label_station(sessions, recipes) as (station, rig):
+        result = await station.start(item(before=before), window(0.05))
+    assert result.skipped and result.data["because"] == "TRACKING_ERROR"
+    assert rig.printer.counters.printed == 0
+
+
+async def test_start_check_passes_with_a_ready_printer(sessions: sessionmaker[Session],
+                                                       recipes: dict[str, Recipe]) -> None:
+    async with label_station(sessions, recipes) as (station, _):
+        assert await station.start_problem() is None

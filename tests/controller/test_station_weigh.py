@@ -1,0 +1,119 @@
+"""WEIGH against the MT-SICS scale simulator on a pty: SCALE_FAULT, WEIGHT_OUT_OF_RANGE,
+dynamic weights."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from plateline.contract import Reason
+from plateline.controller.stations.weigh import WeighStation, rest_window_end
+from plateline.drivers.scale_mtsics import MtSicsScale
+from plateline.recipes import Recipe
+from plateline.simulators.scale import ScaleSim, ScaleView
+
+from .station_rigs import ScaleLoad, item, window
+
+
+@contextlib.asynccontextmanager
+async def weigh_station(recipes: dict[str, Recipe]) -> AsyncIterator[tuple[WeighStation,
+                                                                           ScaleLoad, ScaleSim]]:
+    load = ScaleLoad()
+    async with ScaleSim("W1", load, answer_delay=(0.001, 0.003)) as sim, \
+            MtSicsScale("W1", sim.port.endpoint, timeout=0.2) as scale:
+        station = WeighStation(scale, recipes, read_timeout_s=0.2)
+        task = asyncio.create_task(station.run())
+        try:
+            yield station, load, sim
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def test_rest_window_is_never_later_than_the_deadline_allows() -> None:
+    # fov 150 mm, rest 300 mm: at least twice the time left of the fov window
+    assert rest_window_end(10.5, 10.0, field_of_view_mm=150, rest_mm=300) == 11.0
+    assert rest_window_end(9.0, 10.0, field_of_view_mm=150, rest_mm=300) == 9.0
+    assert rest_window_end(float("-inf"), 10.0, field_of_view_mm=150,
+                           rest_mm=300) == float("-inf")
+
+
+async def test_stable_weight_in_window_passes(recipes: dict[str, Recipe]) -> None:
+    async with weigh_station(recipes) as (station, load, _):
+        load.view = ScaleView(385.0)
+        result = await station.start(item(), window(0.5))
+    assert result.ok, result
+    assert result.data["weight_g"] == 385.0 and result.data["stable"] is True
+
+
+@pytest.mark.parametrize("grams", [369.9, 400.5, 0.0])
+async def test_weight_outside_the_recipe_window(recipes: dict[str, Recipe],
+                                                grams: float) -> None:
+    async with weigh_station(recipes) as (station, load, _):
+        load.view = ScaleView(grams)
+        result = await station.start(item(), window(0.5))
+    assert result.reason is Reason.WEIGHT_OUT_OF_RANGE
+    assert result.data["weight_g"] == grams
+
+
+@pytest.mark.parametrize("fault", ["overload", "underload", "ET", "EL", "silent"])
+async def test_scale_errors_are_scale_fault(recipes: dict[str, Recipe], fault: str) -> None:
+    async with weigh_station(recipes) as (station, load, sim):
+        load.view = ScaleView(385.0)
+        sim.set_fault(fault)  # type: ignore[arg-type]
+        result = await station.start(item(), window(0.5))
+    assert result.reason is Reason.SCALE_FAULT
+    assert result.data["weight_g"] is None and result.data["problem"]
+
+
+async def test_dynamic_weight_refused_when_the_recipe_does_not_allow_it(
+        recipes: dict[str, Recipe]) -> None:
+    assert not recipes["plate-pair"].weight.allow_dynamic
+    async with weigh_station(recipes) as (station, load, _):
+        load.view = ScaleView(385.0, dynamic=True)
+        result = await station.start(item(), window(0.1))
+    assert result.reason is Reason.SCALE_FAULT
+    assert "stable" in result.data["problem"] and result.data["reads"] > 1
+
+
+async def test_reads_again_until_stable(recipes: dict[str, Recipe]) -> None:
+    async with weigh_station(recipes) as (station, load, _):
+        load.view = ScaleView(385.0, dynamic=True)
+        future = station.start(item(), window(0.5))
+        await asyncio.sleep(0.1)
+        load.view = ScaleView(385.0)
+        result = await future
+    assert result.ok and result.data["stable"] is True and result.data["reads"] > 1
+
+
+async def test_dynamic_weight_taken_when_the_recipe_allows_it(
+        recipes: dict[str, Recipe]) -> None:
+    assert recipes["ebike-plate"].weight.allow_dynamic
+    async with weigh_station(recipes) as (station, load, _):
+        load.view = ScaleView(105.0, dynamic=True)
+        result = await station.start(item(product="ebike-plate"), window(0.5))
+    assert result.ok, result
+    assert result.data["stable"] is False and abs(result.data["weight_g"] - 105.0) < 10
+
+
+async def test_closed_window_is_scale_fault_without_a_read(recipes: dict[str, Recipe]) -> None:
+    async with weigh_station(recipes) as (station, load, sim):
+        load.view = ScaleView(385.0)
+        result = await station.start(item(), float("-inf"))
+    assert result.reason is Reason.SCALE_FAULT
+    assert sim.counters.commands == 0
+
+
+async def test_rejected_tray_is_skipped(recipes: dict[str, Recipe]) -> None:
+    from .station_rigs import failed
+
+    async with weigh_station(recipes) as (station, load, sim):
+        load.view = ScaleView(385.0)
+        it = item()
+        it.results["INFEED"] = failed(Reason.NOREAD)
+        result = await station.start(it, window(0.5))
+    assert result.skipped

@@ -1,0 +1,76 @@
+"""Shared by the serial device tests: a raw pty client and a loop-blocking check."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tty
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+
+class PtyClient:
+    """The controller's end of a simulated serial port, bytes in and out, read through the loop."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.fd)
+        self._loop = asyncio.get_running_loop()
+        self._buf = bytearray()
+        self._more = asyncio.Event()
+        self._loop.add_reader(self.fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, 4096)
+        except OSError:  # EAGAIN included
+            return
+        self._buf += data
+        self._more.set()
+
+    def write(self, data: bytes) -> None:
+        assert os.write(self.fd, data) == len(data)
+
+    async def read_until(self, terminator: bytes = b"\r\n", timeout: float = 2.0) -> bytes:
+        """Up to and including ``terminator``; TimeoutError if it does not come."""
+        async with asyncio.timeout(timeout):
+            while (idx := self._buf.find(terminator)) < 0:
+                self._more.clear()
+                await self._more.wait()
+        end = idx + len(terminator)
+        piece = bytes(self._buf[:end])
+        del self._buf[:end]
+        return piece
+
+    async def readline(self, timeout: float = 1.0) -> bytes:
+        """One answer up to and including ``\\r``; TimeoutError if none came."""
+        return await self.read_until(b"\r", timeout)
+
+    async def read_for(self, seconds: float) -> bytes:
+        """Everything that arrives within ``seconds`` (and whatever was unread)."""
+        await asyncio.sleep(seconds)
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            self._loop.remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+
+
+@pytest.fixture(autouse=True)
+async def no_blocking_of_the_loop(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
+    """Fail a test during which one loop callback ran longer than 0.25 s (asyncio debug)."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.25
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    yield
+    slow = [r.getMessage() for r in caplog.get_records("call")
+            if r.name == "asyncio" and r.getMessage().startswith("Executing")]
+    assert not slow, f"event loop blocked: {slow}"
