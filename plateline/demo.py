@@ -315,7 +315,7 @@ async def run_demo(opts: DemoOptions) -> int:
     from plateline.simulators.truth import compare
 
     truth = _truth_rows(workdir / "truth.jsonl")
-    mismatches = compare(truth, records)
+    mismatches: list[object] = list(compare(truth, records))
     if not finished:
         mismatches = [f"the run did not finish in time ({len(truth)} of {opts.trays} trays)",
                       *mismatches]

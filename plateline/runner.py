@@ -8,6 +8,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from plateline.config import (
@@ -35,7 +36,7 @@ from plateline.drivers.supervised import SupervisedCodeReader
 from plateline.drivers.supervisor import LinkSupervisor, entered
 from plateline.drivers.tagmap import load_tag_map
 from plateline.drivers.zpl import PrinterStatus, WaybillLabel
-from plateline.errors import DeviceError
+from plateline.errors import DeviceError, PlatelineError
 from plateline.recipes import Recipe, load_recipes
 from plateline.records.db import make_engine, make_sessionmaker
 
@@ -255,7 +256,32 @@ async def open_controller(cfg: LineConfig) -> AsyncIterator[LineController]:
             stations=station_factories(settings, optional, recipes))
         wire_line(line, optional, recipes)
         controller = await stack.enter_async_context(line)
+        if cfg.database.frames_dir is not None and cfg.database.frame_retention_days > 0:
+            pruner = asyncio.create_task(
+                keep_frames_pruned(cfg.database.frames_dir, cfg.database.frame_retention_days),
+                name="frame retention")
+            stack.push_async_callback(_cancel, pruner)
         yield controller
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def keep_frames_pruned(frames_dir: Path, days: int, *, every_s: float = 3600.0) -> None:
+    """Delete the frames older than the retention setting, now and then every hour."""
+    from plateline.vision.retention import prune_frames
+
+    while True:
+        try:
+            removed = await asyncio.to_thread(prune_frames, frames_dir, days)
+        except PlatelineError as err:
+            log.warning("frame retention: %s", err)
+        else:
+            if removed:
+                log.info("frame retention: %d frames older than %d days deleted", removed, days)
+        await asyncio.sleep(every_s)
 
 
 async def initial_changeover(cfg: LineConfig, controller: LineController,
