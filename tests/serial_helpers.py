@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tty
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,23 @@ class PtyClient:
             self._loop.remove_reader(self.fd)
             os.close(self.fd)
             self.fd = -1
+
+
+@contextlib.contextmanager
+def pty_clients() -> Iterator[Callable[[str | Path], PtyClient]]:
+    """A factory of clients, each closed when the block ends (for a fixture)."""
+    clients: list[PtyClient] = []
+
+    def factory(path: str | Path) -> PtyClient:
+        client = PtyClient(path)
+        clients.append(client)
+        return client
+
+    try:
+        yield factory
+    finally:
+        for client in clients:
+            client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from types import TracebackType
-from typing import Self
 
-from plateline.drivers.serialport import AsyncSerialLine
+from plateline.drivers.serialdevice import SerialDevice
 from plateline.errors import DeviceError, DeviceTimeoutError, ProtocolError
 
 TRIGGER = b"LON\r"
@@ -42,7 +40,7 @@ def decode_answer(line: bytes, *, device: str | None = None) -> str | None:
     return text
 
 
-class SerialCodeReader:
+class SerialCodeReader(SerialDevice):
     """A LON/LOFF code reader on a serial port; an async context manager.
 
     ``scan()`` returns the decoded data, or None when the reader decoded nothing:
@@ -51,38 +49,9 @@ class SerialCodeReader:
 
     def __init__(self, name: str, port: str, *, baudrate: int = 115200, timeout: float = 0.5,
                  max_length: int = 512, drain_timeout: float = 0.1) -> None:
-        self.name = name
-        self.port = port
-        self.timeout = timeout
+        super().__init__(name, port, baudrate=baudrate, timeout=timeout,
+                         drain_timeout=drain_timeout)
         self.max_length = max_length
-        self.drain_timeout = drain_timeout
-        self._line = AsyncSerialLine(name, port, baudrate=baudrate)
-        self._lock = asyncio.Lock()
-
-    async def open(self) -> None:
-        """Open the serial port."""
-        await self._line.open()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the port; safe to call more than once."""
-        await self._line.aclose()
-
-    @property
-    def is_open(self) -> bool:
-        """True while the port is open and not broken."""
-        return self._line.is_open
-
-    async def wait_lost(self) -> BaseException | None:
-        """Return the reason once the port is broken or closed (for a supervisor)."""
-        return await self._line.wait_lost()
 
     async def scan(self, timeout: float | None = None, *,
                    stop: asyncio.Event | None = None) -> str | None:
@@ -93,11 +62,11 @@ class SerialCodeReader:
         no answer comes within the timeout (the read is then stopped with LOFF and its
         late answer drained); ProtocolError for garbage.
         """
-        limit = self.timeout if timeout is None else timeout
+        limit = self._limit(timeout)
         async with self._lock:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + limit
-            self._line.discard_input()
+            await self._drain()
             await self._line.write(TRIGGER, timeout=limit)
             answer = asyncio.ensure_future(self._line.readline(
                 TERMINATOR, max(0.0, deadline - loop.time()),

@@ -10,10 +10,8 @@ DeviceTimeoutError, a malformed answer a ProtocolError.
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
-from typing import Self
 
-from plateline.drivers.serialport import AsyncSerialLine
+from plateline.drivers.serialdevice import SerialDevice
 from plateline.drivers.zpl import (
     DEFAULT_CJK_FONT,
     HOST_STATUS,
@@ -37,7 +35,7 @@ class PrinterFault(DeviceFault):
         super().__init__("printer not ready", device=device, detail=", ".join(status.faults))
 
 
-class ZplPrinter:
+class ZplPrinter(SerialDevice):
     """A ZPL label printer on a serial port; an async context manager.
 
     One exchange at a time (a lock); ``timeout`` (per call overridable) bounds the
@@ -47,39 +45,9 @@ class ZplPrinter:
 
     def __init__(self, name: str, port: str, *, baudrate: int = 115200, timeout: float = 1.0,
                  drain_timeout: float = 0.05, cjk_font: str = DEFAULT_CJK_FONT) -> None:
-        self.name = name
-        self.port = port
-        self.timeout = timeout
-        self.drain_timeout = drain_timeout
+        super().__init__(name, port, baudrate=baudrate, timeout=timeout,
+                         drain_timeout=drain_timeout)
         self.cjk_font = cjk_font
-        self._line = AsyncSerialLine(name, port, baudrate=baudrate)
-        self._lock = asyncio.Lock()
-        self._stale = False
-
-    async def open(self) -> None:
-        """Open the serial port."""
-        await self._line.open()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the port; safe to call more than once."""
-        await self._line.aclose()
-
-    @property
-    def is_open(self) -> bool:
-        """True while the port is open and not broken."""
-        return self._line.is_open
-
-    async def wait_lost(self) -> BaseException | None:
-        """Return the reason once the port is broken or closed (for a supervisor)."""
-        return await self._line.wait_lost()
 
     # -- operations --------------------------------------------------------------
 
@@ -114,14 +82,8 @@ class ZplPrinter:
 
     # -- internals ---------------------------------------------------------------
 
-    def _limit(self, timeout: float | None) -> float:
-        return self.timeout if timeout is None else timeout
-
     async def _status(self, limit: float) -> PrinterStatus:
-        if self._stale:
-            await asyncio.sleep(self.drain_timeout)
-            self._stale = False
-        self._line.discard_input()
+        await self._drain()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         await self._line.write(HOST_STATUS, timeout=limit)

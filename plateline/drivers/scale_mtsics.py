@@ -18,10 +18,9 @@ import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Literal, Self, TypeVar
+from typing import Literal, TypeVar
 
-from plateline.drivers.serialport import AsyncSerialLine
+from plateline.drivers.serialdevice import SerialDevice
 from plateline.errors import DeviceFault, DeviceTimeoutError, ProtocolError
 
 _T = TypeVar("_T")
@@ -167,7 +166,7 @@ def parse_reset_answer(line: bytes | str, *, device: str | None = None) -> str:
 # -- driver ----------------------------------------------------------------------------
 
 
-class MtSicsScale:
+class MtSicsScale(SerialDevice):
     """An MT-SICS scale on a serial port; an async context manager.
 
     One command at a time (a lock); each waits for its answer within ``timeout``
@@ -176,41 +175,6 @@ class MtSicsScale:
     After a timeout or garbage, the next command first waits ``drain_timeout`` and
     drops whatever came late, so that a late answer is never taken for the next one.
     """
-
-    def __init__(self, name: str, port: str, *, baudrate: int = 115200, timeout: float = 1.0,
-                 drain_timeout: float = 0.05) -> None:
-        self.name = name
-        self.port = port
-        self.timeout = timeout
-        self.drain_timeout = drain_timeout
-        self._line = AsyncSerialLine(name, port, baudrate=baudrate)
-        self._lock = asyncio.Lock()
-        self._stale = False
-
-    async def open(self) -> None:
-        """Open the serial port."""
-        await self._line.open()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the port; safe to call more than once."""
-        await self._line.aclose()
-
-    @property
-    def is_open(self) -> bool:
-        """True while the port is open and not broken."""
-        return self._line.is_open
-
-    async def wait_lost(self) -> BaseException | None:
-        """Return the reason once the port is broken or closed (for a supervisor)."""
-        return await self._line.wait_lost()
 
     # -- commands ----------------------------------------------------------------
 
@@ -236,12 +200,9 @@ class MtSicsScale:
 
     async def _command(self, command: bytes, timeout: float | None,
                        parse: Callable[[bytes], _T]) -> _T:
-        limit = self.timeout if timeout is None else timeout
+        limit = self._limit(timeout)
         async with self._lock:
-            if self._stale:
-                await asyncio.sleep(self.drain_timeout)
-                self._stale = False
-            self._line.discard_input()
+            await self._drain()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + limit
             await self._line.write(command + TERMINATOR, timeout=limit)

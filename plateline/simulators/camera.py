@@ -16,8 +16,6 @@ import contextlib
 import functools
 import logging
 import random
-import signal
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -31,6 +29,7 @@ from aiohttp import web
 
 from plateline.contract import PLATE_TYPES
 from plateline.errors import DeviceClosedError
+from plateline.simulators import runner
 from plateline.simulators.render import (
     Distortion,
     PlateSpec,
@@ -310,33 +309,18 @@ def random_view_source(seed: int) -> Callable[[], CameraView]:
 async def _run(args: argparse.Namespace) -> None:
     cam = CameraSim(args.name, random_view_source(args.seed), host=args.host, port=args.port,
                     jpeg_quality=args.quality)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with cam:
-        print(f"{args.name}: snapshot camera at {cam.url} (health: {cam.base_url}/health); "
-              "Ctrl-C to stop", flush=True)
-        await stop.wait()
-    print(f"{args.name}: stopped, {cam.stats()}", flush=True)
+    await runner.serve_until_stopped(args.name, cam, lambda: (
+        f"snapshot camera at {cam.url} (health: {cam.base_url}/health)"))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m plateline.simulators.camera",
-        description="Simulated HTTP snapshot camera showing a random tray per request.")
-    parser.add_argument("--name", default="CAM1")
+    parser = runner.simulator_parser(
+        "camera", "Simulated HTTP snapshot camera showing a random tray per request.", "CAM1")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
-    try:
-        asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    runner.run_main(parser, argv, _run)
 
 
 if __name__ == "__main__":

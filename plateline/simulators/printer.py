@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import logging
 import random
-import signal
-import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -30,6 +28,7 @@ from typing import Literal, Self
 
 from plateline.drivers.zpl import ParsedLabel, format_host_status, parse_label
 from plateline.errors import ProtocolError
+from plateline.simulators import runner
 from plateline.simulators.pty import PtyPort
 
 log = logging.getLogger(__name__)
@@ -212,7 +211,11 @@ class PrinterSim:
                     self._answers.put_nowait(None)
             else:
                 self.counters.formats += 1
-                self._formats.put_nowait(request)
+                if not self.print_delay and self._formats.empty():
+                    # printed as it arrives: a reader triggered after it sees the label
+                    self._take_format(request)
+                else:
+                    self._formats.put_nowait(request)
         self.counters.overflows += self._stream.overflows - overflows
 
     async def _answer_status(self) -> None:
@@ -233,12 +236,15 @@ class PrinterSim:
             zpl = await self._formats.get()
             if self.print_delay:
                 await asyncio.sleep(self.print_delay)
-            if self._faults:
-                self.counters.not_printed += 1
-                log.info("%s: format taken while faulted (%s), nothing printed", self.name,
-                         ", ".join(sorted(self._faults)))
-                continue
-            self._print(zpl)
+            self._take_format(zpl)
+
+    def _take_format(self, zpl: bytes) -> None:
+        if self._faults:
+            self.counters.not_printed += 1
+            log.info("%s: format taken while faulted (%s), nothing printed", self.name,
+                     ", ".join(sorted(self._faults)))
+            return
+        self._print(zpl)
 
     def _print(self, zpl: bytes) -> None:
         label: ParsedLabel | None
@@ -272,33 +278,17 @@ async def _run(args: argparse.Namespace) -> None:
     sim = PrinterSim(args.name, link=args.link, on_print=show, pace=args.pace, baud=args.baud)
     for fault in args.fault or ():
         sim.set_fault(fault)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with sim:
-        where = sim.port.path + (f" (link {args.link})" if args.link else "")
-        print(f"{args.name}: ZPL printer on {where}; Ctrl-C to stop", flush=True)
-        await stop.wait()
-    print(f"{args.name}: stopped, {sim.stats()}", flush=True)
+    await runner.serve_until_stopped(
+        args.name, sim, lambda: f"ZPL printer on {runner.pty_where(sim, args.link)}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m plateline.simulators.printer",
-        description="Simulated ZPL label printer on a pseudo-terminal, without a plant.")
-    parser.add_argument("--name", default="P1")
-    parser.add_argument("--link", type=Path, help="stable symlink to the pty, e.g. var/sim/P1")
+    parser = runner.simulator_parser(
+        "printer", "Simulated ZPL label printer on a pseudo-terminal, without a plant.", "P1")
+    runner.add_pty_arguments(parser, "P1")
     parser.add_argument("--fault", action="append", choices=PRINTER_FAULTS)
-    parser.add_argument("--pace", action="store_true", help="pace answers to --baud")
-    parser.add_argument("--baud", type=int, default=115200)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
-    try:
-        asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    runner.add_line_arguments(parser)
+    runner.run_main(parser, argv, _run)
 
 
 if __name__ == "__main__":

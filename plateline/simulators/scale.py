@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import logging
 import random
-import signal
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from plateline.drivers.scale_mtsics import format_weight
+from plateline.simulators import runner
 from plateline.simulators.pty import LineSplitter, PtyPort
 
 log = logging.getLogger(__name__)
@@ -259,36 +258,20 @@ async def _run(args: argparse.Namespace) -> None:
     fixed = ScaleView(weight_g=args.weight, dynamic=args.dynamic, fault=args.fault)
     sim = ScaleSim(args.name, lambda: fixed, link=args.link, seed=args.seed, pace=args.pace,
                    baud=args.baud)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with sim:
-        where = sim.port.path + (f" (link {args.link})" if args.link else "")
-        print(f"{args.name}: MT-SICS scale on {where}; Ctrl-C to stop", flush=True)
-        await stop.wait()
-    print(f"{args.name}: stopped, {sim.stats()}", flush=True)
+    await runner.serve_until_stopped(
+        args.name, sim, lambda: f"MT-SICS scale on {runner.pty_where(sim, args.link)}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m plateline.simulators.scale",
-        description="Simulated MT-SICS check-weigher on a pseudo-terminal, without a plant.")
-    parser.add_argument("--name", default="W1")
-    parser.add_argument("--link", type=Path, help="stable symlink to the pty, e.g. var/sim/W1")
+    parser = runner.simulator_parser(
+        "scale", "Simulated MT-SICS check-weigher on a pseudo-terminal, without a plant.", "W1")
+    runner.add_pty_arguments(parser, "W1")
     parser.add_argument("--weight", type=float, default=None, help="grams on the platform")
     parser.add_argument("--dynamic", action="store_true", help="the load never settles")
     parser.add_argument("--fault", choices=SCALE_FAULTS, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pace", action="store_true", help="pace answers to --baud")
-    parser.add_argument("--baud", type=int, default=115200)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
-    try:
-        asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    runner.add_line_arguments(parser)
+    runner.run_main(parser, argv, _run)
 
 
 if __name__ == "__main__":

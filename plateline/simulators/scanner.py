@@ -13,14 +13,13 @@ import argparse
 import asyncio
 import logging
 import random
-import signal
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
+from plateline.simulators import runner
 from plateline.simulators.pty import LineSplitter, PtyPort
 from plateline.simulators.views import ScanView
 
@@ -231,37 +230,21 @@ async def _run(args: argparse.Namespace) -> None:
     codes: list[str | None] = [args.code] if args.code is not None else load_codes(args.codes)
     sim = ScannerSim(args.name, _code_cycle(codes), link=args.link, seed=args.seed,
                      pace=args.pace, baud=args.baud)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with sim:
-        where = sim.port.path + (f" (link {args.link})" if args.link else "")
-        print(f"{args.name}: code reader on {where}; Ctrl-C to stop", flush=True)
-        await stop.wait()
-    print(f"{args.name}: stopped, {sim.stats()}", flush=True)
+    await runner.serve_until_stopped(
+        args.name, sim, lambda: f"code reader on {runner.pty_where(sim, args.link)}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m plateline.simulators.scanner",
-        description="Simulated LON/LOFF code reader on a pseudo-terminal, without a plant.")
-    parser.add_argument("--name", default="S1")
-    parser.add_argument("--link", type=Path, help="stable symlink to the pty, e.g. var/sim/S1")
+    parser = runner.simulator_parser(
+        "scanner", "Simulated LON/LOFF code reader on a pseudo-terminal, without a plant.", "S1")
+    runner.add_pty_arguments(parser, "S1")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--code", help="answer this code to every LON")
     which.add_argument("--codes", type=Path,
                        help="cycle through this file's codes, one a line ('-' = no read)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pace", action="store_true", help="pace answers to --baud")
-    parser.add_argument("--baud", type=int, default=115200)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
-    try:
-        asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    runner.add_line_arguments(parser)
+    runner.run_main(parser, argv, _run)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 
 import pytest
 
 from plateline.drivers.tagmap import TagMap, load_tag_map
+from tests.serial_helpers import no_blocking_of_the_loop  # noqa: F401  (autouse fixture)
 
 from .modbus_server import ModbusTestServer
 
@@ -26,15 +25,3 @@ async def plc() -> AsyncIterator[ModbusTestServer]:
     async with server:
         yield server
 
-
-@pytest.fixture(autouse=True)
-async def _no_blocking_of_the_loop(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
-    """Fail a test during which one loop callback ran longer than 0.25 s (asyncio debug)."""
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)
-    loop.slow_callback_duration = 0.25
-    caplog.set_level(logging.WARNING, logger="asyncio")
-    yield
-    slow = [r.getMessage() for r in caplog.get_records("call")
-            if r.name == "asyncio" and r.getMessage().startswith("Executing")]
-    assert not slow, f"event loop blocked: {slow}"

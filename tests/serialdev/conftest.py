@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from .helpers import RawClient, ScriptedDevice
+from tests.serial_helpers import (
+    PtyClient,
+    no_blocking_of_the_loop,  # noqa: F401  (autouse fixture)
+    pty_clients,
+)
+
+from .helpers import ScriptedDevice
 
 
 @pytest.fixture
@@ -18,28 +22,7 @@ async def device() -> AsyncIterator[ScriptedDevice]:
     dev.close()
 
 
-@pytest.fixture(autouse=True)
-async def _no_blocking_of_the_loop(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
-    """Fail a test during which one loop callback ran longer than 0.25 s (asyncio debug)."""
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)
-    loop.slow_callback_duration = 0.25
-    caplog.set_level(logging.WARNING, logger="asyncio")
-    yield
-    slow = [r.getMessage() for r in caplog.get_records("call")
-            if r.name == "asyncio" and r.getMessage().startswith("Executing")]
-    assert not slow, f"event loop blocked: {slow}"
-
-
 @pytest.fixture
-async def raw_client() -> AsyncIterator[Callable[[str], RawClient]]:
-    clients: list[RawClient] = []
-
-    def factory(path: str) -> RawClient:
-        client = RawClient(path)
-        clients.append(client)
-        return client
-
-    yield factory
-    for client in clients:
-        client.close()
+async def raw_client() -> AsyncIterator[Callable[[str], PtyClient]]:
+    with pty_clients() as factory:
+        yield factory
