@@ -104,6 +104,7 @@ def segment(crop: np.ndarray, plate_type: str, layout: Layout) -> Segmentation:
     chan = ink_channel(crop, plate_type)
     ink = ink_image(crop, plate_type, layout, chan)
     mask = binarise(ink)
+    mask &= ~_frame_lines(mask, layout)
     tall = _tall_parts(mask, layout)
     glyphs: list[np.ndarray] = []
     cells: list[tuple[float, float, float, float]] = []
@@ -135,6 +136,22 @@ def segment(crop: np.ndarray, plate_type: str, layout: Layout) -> Segmentation:
             cells.append((float(x), float(yc - half_h), float(cw), float(2 * half_h)))
             shapes.append(row_shape(row))
     return Segmentation(glyphs, cells, shapes, _contrast(ink, cells), ink)
+
+
+def _frame_lines(mask: np.ndarray, layout: Layout) -> np.ndarray:
+    """The plate's frame line down either side: vertical runs longer than any character.
+
+    Left in the mask, it would pull the outermost character's window towards the edge
+    of the crop (a ``1`` next to the frame becomes an ``L``). A run may lean a few
+    pixels (the rectification is not exact) and touch a character: the character stays
+    (but for the two columns nearest the frame).
+    """
+    long_run = round(1.3 * max(r.h for r in layout.rows) * CROP_PX_PER_MM)
+    across = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 1))
+    leaning = cv2.dilate(mask.view(np.uint8), across)
+    runs = cv2.morphologyEx(leaning, cv2.MORPH_OPEN,
+                            cv2.getStructuringElement(cv2.MORPH_RECT, (1, long_run)))
+    return (cv2.dilate(runs, across) > 0) & mask
 
 
 def _tall_parts(mask: np.ndarray, layout: Layout) -> np.ndarray:
