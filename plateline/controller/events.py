@@ -128,8 +128,9 @@ class EventRingConsumer:
         sent = time.monotonic()
         snap = await self.link.call(lambda c: c.read_ring("event"))
         self._check_boot()
-        if not self._pending and self.dispatched == self.handled and (
-                snap.read != self.handled % M):
+        if not self._pending and not self._ack_lock.locked() and (
+                self.dispatched == self.handled and snap.read != self.handled % M):
+            # (while an acknowledgement is being written, EV_READ is behind on purpose)
             await self._realign(snap.write, snap.read)
         available = (snap.write - self.dispatched) % M
         if (snap.write - self.handled) % M > self.slots:
