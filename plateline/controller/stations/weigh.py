@@ -30,7 +30,7 @@ from plateline.controller.ports import Scale
 from plateline.controller.stations.vision import _cancel_with
 from plateline.controller.tracking import TrackedItem
 from plateline.drivers.scale_mtsics import ScaleBusy, Weight
-from plateline.errors import DeviceError
+from plateline.errors import DeviceError, DeviceTimeoutError
 from plateline.recipes import Recipe
 from plateline.records.models import utcnow
 
@@ -159,6 +159,11 @@ class WeighStation:
                     timeout=min(self.read_timeout_s, left))
             except ScaleBusy as err:
                 reading.problem = str(err)
+            except DeviceTimeoutError as err:
+                if left < self.read_timeout_s and reading.last_dynamic is not None:
+                    break  # the window ran out while the weight was still moving
+                reading.problem = str(err)
+                return reading
             except DeviceError as err:
                 reading.problem = str(err)
                 return reading
