@@ -168,6 +168,7 @@ class TimingSettings(_Strict):
     command_timeout_s: Annotated[float, Field(gt=0, le=30)] = 2.0
     field_of_view_mm: Annotated[float, Field(gt=0)] = 150.0
     verdict_stall_alarm_s: Annotated[float, Field(gt=0)] = 2.0
+    loop_lag_warn_s: Annotated[float, Field(gt=0, le=10)] = 0.05
 
 
 class VisionSettings(_Strict):

@@ -25,6 +25,7 @@ from plateline.config import (
 from plateline.contract import CmdResult, PackMLCommand, PackMLState
 from plateline.controller.journal import Journal
 from plateline.controller.line import LineController, StationFactory
+from plateline.controller.loop_watch import LoopWatch
 from plateline.controller.recipe_changeover import ChangeoverRefused, RecipeChangeover
 from plateline.controller.settings import ControllerSettings
 from plateline.controller.stations import LabelStation, PackStation, WeighStation
@@ -248,6 +249,8 @@ async def open_controller(cfg: LineConfig) -> AsyncIterator[LineController]:
         verifier = await stack.enter_async_context(PlateVerifier(
             cfg.vision.model, workers=cfg.vision.workers))
         optional = await _open_optional(cfg, stack)
+        # From here on the loop must keep time (start-up imports stall it once).
+        await stack.enter_async_context(LoopWatch(cfg.timing.loop_lag_warn_s))
         settings = controller_settings(cfg)
         line = LineController(
             settings, sessions=make_sessionmaker(engine), conveyor=plc,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ from plateline.records.models import (
 )
 
 log = logging.getLogger(__name__)
+#: A transaction this late (queue wait included) is logged: the disk is too slow.
+SLOW_JOB_S = 0.25
 T = TypeVar("T")
 
 
@@ -151,19 +154,6 @@ class PlannedVerdict:
 
 
 @dataclass(frozen=True)
-class OrderFacts:
-    """What the later stations need of the order bound at INFEED (no personal data)."""
-
-    order_id: str
-    product: str
-    plate_no: str | None
-    plate_type: str | None
-    plate_count: int
-    recipe_version: str
-    min_confidence: float
-
-
-@dataclass(frozen=True)
 class OrderLabel:
     """What the waybill label of an order carries (personal data: never logged)."""
 
@@ -172,6 +162,25 @@ class OrderLabel:
     recipient_name: str = field(repr=False)
     recipient_phone: str = field(repr=False)
     recipient_address: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the later stations need of the order bound at INFEED.
+
+    ``label`` is what LABEL prints, read with the order at INFEED so that the
+    labeler's short window never waits for the database (personal data: kept in
+    memory for the tray's pass only, never logged).
+    """
+
+    order_id: str
+    product: str
+    plate_no: str | None
+    plate_type: str | None
+    plate_count: int
+    recipe_version: str
+    min_confidence: float
+    label: OrderLabel | None = field(default=None, repr=False, compare=False)
 
 
 class Journal:
@@ -203,12 +212,21 @@ class Journal:
         if self._executor is None:
             raise JournalError("journal is not open")
 
+        queued = time.monotonic()
+
         def run() -> T:
+            began = time.monotonic()
             try:
                 with self._sessions() as session, session.begin():
                     return job(session)
             except SQLAlchemyError as err:
                 raise JournalError(f"database: {type(err).__name__}: {err}") from err
+            finally:
+                done = time.monotonic()
+                if done - queued > SLOW_JOB_S:  # a slow disk eats the stations' windows
+                    log.warning("journal: %s waited %.0f ms and took %.0f ms",
+                                _job_name(job),
+                                (began - queued) * 1000, (done - began) * 1000)
 
         return asyncio.get_running_loop().run_in_executor(self._executor, run)
 
@@ -463,8 +481,7 @@ class Journal:
             order = s.get(Order, order_id)
             if order is None:
                 raise LookupError(f"order {order_id} not found")
-            return OrderLabel(order.order_id, order.waybill_no, order.recipient_name,
-                              order.recipient_phone, order.recipient_address)
+            return _label_of(order)
 
         return self._submit(job)
 
@@ -494,7 +511,8 @@ def _order_check(s: Session, it: Item, barcode: str, recipes: Mapping[str, Recip
         data["problem"] = "no recipe of this line for the product"
         return CheckResult.failed(Reason.UNKNOWN_ORDER, data), None
     facts = OrderFacts(order.order_id, order.product, order.plate_no, order.plate_type,
-                       recipe.plates.count, recipe.version, recipe.vision.min_confidence)
+                       recipe.plates.count, recipe.version, recipe.vision.min_confidence,
+                       _label_of(order))
     data.update(recipe_version=recipe.version, plate_no=order.plate_no,
                 plate_type=order.plate_type, plate_count=recipe.plates.count)
     if order.plate_count != recipe.plates.count or (
@@ -516,6 +534,16 @@ def _order_check(s: Session, it: Item, barcode: str, recipes: Mapping[str, Recip
         data["on_line_as"] = on_line
         return CheckResult.failed(Reason.DUPLICATE_ORDER, data), facts
     return CheckResult.passed(data), facts
+
+
+def _job_name(job: Callable[..., Any]) -> str:
+    qualname: str = getattr(job, "__qualname__", "job")
+    return qualname.replace(".<locals>.job", "").rsplit(".", 1)[-1]
+
+
+def _label_of(order: Order) -> OrderLabel:
+    return OrderLabel(order.order_id, order.waybill_no, order.recipient_name,
+                      order.recipient_phone, order.recipient_address)
 
 
 def _verdict_of(it: Item) -> Verdict | None:

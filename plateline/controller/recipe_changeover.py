@@ -168,7 +168,7 @@ class RecipeChangeover:
             log.error("changeover not recorded: %s", err)
 
 
-def _same(got: Any, want: float | int) -> bool:
+def _same(got: Any, want: float) -> bool:
     if isinstance(got, bool) or not isinstance(got, int | float):
         return False
     if isinstance(want, int):

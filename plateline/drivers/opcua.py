@@ -40,10 +40,12 @@ from plateline.contract import PackMLCommand, PackMLState
 from plateline.drivers.opcua_nodes import NodeMap
 from plateline.drivers.opcua_security import (
     LINK_CODES,
+    KeyMaterial,
     OpcUaSecurityError,
     SecuritySettings,
     call_error,
     connect_error,
+    load_key_material,
     status_name,
 )
 from plateline.drivers.opcua_values import from_datavalue, to_variant
@@ -287,11 +289,13 @@ class OpcUaClient:
                 assert sec.certificate is not None and sec.private_key is not None
                 info = await asyncio.to_thread(certificate_info, sec.certificate)
                 client.application_uri = info.application_uri
-                await client.set_security(
-                    SecurityPolicyBasic256Sha256, str(sec.certificate), str(sec.private_key),
-                    server_certificate=(str(sec.server_certificate)
-                                        if sec.server_certificate else None),
-                    mode=ua.MessageSecurityMode.SignAndEncrypt)
+                if sec.server_certificate is not None:
+                    material = await asyncio.to_thread(load_key_material, sec)
+                    _use_material(client, material)
+                else:  # development: the server's certificate from its endpoint list
+                    await client.set_security(
+                        SecurityPolicyBasic256Sha256, str(sec.certificate),
+                        str(sec.private_key), mode=ua.MessageSecurityMode.SignAndEncrypt)
             if sec.user:
                 client.set_user(sec.user)
                 client.set_password(sec.password or "")
@@ -497,6 +501,16 @@ class OpcUaClient:
             if not isinstance(err, DeviceClosedError):
                 log.warning("%s", err)
         self._lost.set()
+
+
+def _use_material(client: Client, material: KeyMaterial) -> None:
+    """What ``Client.set_security`` does, with certificates and key already loaded (it
+    would load and check the RSA key again on the event loop at every reconnect)."""
+    policy = SecurityPolicyBasic256Sha256(
+        material.server_certificate, material.certificate, material.private_key,
+        ua.MessageSecurityMode.SignAndEncrypt)
+    client.security_policy = policy  # type: ignore[assignment]  # typed as its default
+    client.uaclient.set_security(policy)
 
 
 async def _teardown(client: Client, *, lost: bool, timeout: float) -> None:

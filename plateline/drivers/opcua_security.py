@@ -7,11 +7,14 @@ endpoint only with ``allow_none``). The password never appears in a repr or log.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from asyncua import ua
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from plateline.errors import ConfigError, DeviceConnectionError, DeviceError, DeviceFault
 
@@ -69,6 +72,47 @@ class SecuritySettings:
                 f"password={secret}, allow_none={self.allow_none!r})")
 
     __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """Our certificate and private key and the pinned server certificate, loaded."""
+
+    certificate: x509.Certificate
+    private_key: Any
+    server_certificate: x509.Certificate
+
+
+def load_key_material(sec: SecuritySettings) -> KeyMaterial:
+    """Load (once per file version) what a SignAndEncrypt session with a pinned server
+    certificate needs. Loading an RSA key checks it, which takes tens of milliseconds:
+    call this in a worker thread, never on the event loop."""
+    assert sec.certificate is not None and sec.private_key is not None
+    assert sec.server_certificate is not None
+    paths = (sec.certificate, sec.private_key, sec.server_certificate)
+    try:
+        stamp = tuple(p.stat().st_mtime_ns for p in paths)
+        return _load_key_material(paths, stamp)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot load the OPC UA certificates or key: {err}") from err
+
+
+@functools.lru_cache(maxsize=8)
+def _load_key_material(paths: tuple[Path, Path, Path], stamp: tuple[int, ...]) -> KeyMaterial:
+    cert, key, server = (p.read_bytes() for p in paths)
+    return KeyMaterial(_certificate(cert), _private_key(key), _certificate(server))
+
+
+def _certificate(data: bytes) -> x509.Certificate:
+    if data.lstrip().startswith(b"-----"):
+        return x509.load_pem_x509_certificate(data)
+    return x509.load_der_x509_certificate(data)
+
+
+def _private_key(data: bytes) -> Any:
+    if data.lstrip().startswith(b"-----"):
+        return serialization.load_pem_private_key(data, password=None)
+    return serialization.load_der_private_key(data, password=None)
 
 
 class OpcUaSecurityError(DeviceConnectionError):
@@ -147,5 +191,6 @@ def call_error(code: int, what: str, *, device: str, user: str | None) -> Device
     return DeviceFault(f"{what} refused: {name}", device=device, code=code, detail=doc)
 
 
-__all__ = ["LINK_CODES", "SECURITY_CODES", "OpcUaSecurityError", "SecurityMode",
-           "SecuritySettings", "call_error", "connect_error", "status_name"]
+__all__ = ["LINK_CODES", "SECURITY_CODES", "KeyMaterial", "OpcUaSecurityError", "SecurityMode",
+           "SecuritySettings", "call_error", "connect_error", "load_key_material",
+           "status_name"]

@@ -34,7 +34,7 @@ import numpy as np
 from plateline.contract import Reason
 
 from .alphabet import ALPHABET, GLYPH_INDEX
-from .glare import MAX_WASHED_SHARE
+from .glare import MAX_MASKED_SHARE, MAX_WASHED_SHARE
 from .reading import UNKNOWN_TYPE, Decision, Expectation, FrameReading
 
 #: Default lead of the expected glyph over every other glyph (scores in [0, 1]).
@@ -102,11 +102,15 @@ def _fault(reading: FrameReading, expectation: Expectation, min_confidence: floa
         if plate.plate_type == UNKNOWN_TYPE:
             return f"plate {n}: plate colour not recognised"
         glare = np.asarray(plate.glare, np.float32)
-        if glare.size and (glare.shape[0] != scores.shape[0]
-                           or not np.all(glare <= MAX_WASHED_SHARE)):
-            washed = np.flatnonzero(~(glare <= MAX_WASHED_SHARE))
-            i = int(washed[0]) if washed.size else 0
-            return f"plate {n} position {i + 1}: washed out by glare"
+        if glare.size:
+            masked = np.asarray(plate.masked, bool)
+            if masked.size != glare.size:
+                masked = np.zeros(glare.shape, bool)
+            limit = np.where(masked, MAX_MASKED_SHARE, MAX_WASHED_SHARE)
+            if glare.shape[0] != scores.shape[0] or not np.all(glare <= limit):
+                washed = np.flatnonzero(~(glare <= limit))
+                i = int(washed[0]) if washed.size else 0
+                return f"plate {n} position {i + 1}: washed out by glare"
         for i, row in enumerate(scores):
             best = int(np.argmax(row))
             if not _wins(row, best, min_confidence, margin):

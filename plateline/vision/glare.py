@@ -51,6 +51,9 @@ ON_STROKES = frozenset({"ebike"})
 ROOM_SHARE = 0.8
 #: Share of a cell that may be washed before its position counts as unreliable.
 MAX_WASHED_SHARE = 0.03
+#: Share of a cell that may be washed when the glyph was judged on its visible part
+#: only (the masked comparison); beyond it the position is a VISION_FAULT.
+MAX_MASKED_SHARE = 1.0
 #: Share of its darkness a stroke centre must lose to count as washed.
 FADED = 0.65
 #: Ink strength (of the plate's strongest) that still counts as a stroke.

@@ -77,6 +77,9 @@ class GlyphModel:
     protos: np.ndarray  # (P, D) float32, raw feature means of each class's clusters
     proto_keys: np.ndarray  # (P,) int32, class key of each prototype
     meta: dict[str, object] = field(default_factory=dict)
+    #: (K, GLYPH_H, GLYPH_W) float32 mean glyph image of each class (masked checks);
+    #: None for a model written before templates were kept.
+    templates: np.ndarray | None = None
     proj: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +91,10 @@ class GlyphModel:
         self.means = np.asarray(self.means, np.float32)[order]
         self.counts = np.asarray(self.counts, np.int64)[order]
         self.z_ok = np.broadcast_to(np.asarray(self.z_ok, np.float64), self.keys.shape)[order]
+        if self.templates is not None:
+            self.templates = np.asarray(self.templates, np.float32)[order]
+            if self.templates.shape != (len(self.keys), GLYPH_H, GLYPH_W):
+                raise ModelError("templates do not match the glyph classes")
         porder = np.argsort(np.asarray(self.proto_keys), kind="stable")
         self.proto_keys = np.asarray(self.proto_keys, np.int32)[porder]
         self.protos = np.asarray(self.protos, np.float32)[porder]
@@ -148,6 +155,32 @@ class GlyphModel:
             out[i, self._glyph_of[sel]] = (post * fit).astype(np.float32)
         return out
 
+    def masked_scores(self, glyph: np.ndarray, hole: np.ndarray, shape: int) -> np.ndarray:
+        """Scores (len(ALPHABET),) of a glyph whose ``hole`` (weights in [0, 1], 1 where
+        the pixel carries no contrast) cannot be seen, judged on its visible part only.
+
+        For each class ``k`` the hole is filled with ``k``'s template and the score of
+        ``k`` taken on that glyph (posterior against every class, and fit): a class
+        scores high only when the *visible* pixels agree with it. Where two classes
+        differ only inside the hole both fill-ins look right, so neither wins by a
+        margin. Without templates every score is 0 (nothing can be verified).
+        """
+        out = np.zeros(len(ALPHABET), np.float32)
+        if self.templates is None:
+            return out
+        sel = np.flatnonzero(self._shape_of == shape)
+        if sel.size == 0:
+            return out
+        h = np.clip(hole, 0.0, 1.0).astype(np.float32)
+        filled = glyph[None] * (1.0 - h)[None] + self.templates[sel] * h[None]
+        d2 = self.distances(features_many(filled))[:, sel]
+        own = d2[np.arange(sel.size), np.arange(sel.size)]
+        post = 1.0 / np.exp(np.minimum(-0.5 * (d2 - own[:, None]), 80.0)).sum(axis=1)
+        z_ok = self.z_ok[sel]
+        fit = np.exp(-np.maximum(0.0, own / self.dims - z_ok) / (FIT_SLACK * z_ok))
+        out[self._glyph_of[sel]] = (post * fit).astype(np.float32)
+        return out
+
     # -- teaching ---------------------------------------------------------------------
     @classmethod
     def teach(cls, glyphs: Sequence[np.ndarray] | np.ndarray, labels: Sequence[str],
@@ -174,6 +207,9 @@ class GlyphModel:
         means /= counts[:, None]
         centred = feats - means[inverse]
         scatter = centred.T @ centred
+        images = np.zeros((len(uniq), GLYPH_H, GLYPH_W))
+        np.add.at(images, inverse, np.asarray(glyphs, np.float64))
+        templates: np.ndarray | None = images / counts[:, None, None]
         all_keys, all_means, all_counts = uniq, means, counts
         if base is not None:
             keep = ~np.isin(base.keys, uniq)
@@ -181,6 +217,8 @@ class GlyphModel:
             all_means = np.concatenate([means, base.means[keep].astype(np.float64)])
             all_counts = np.concatenate([counts, base.counts[keep]])
             scatter = scatter + base.scatter
+            templates = (np.concatenate([images / counts[:, None, None], base.templates[keep]])
+                         if base.templates is not None else None)
         info = dict(base.meta) if base is not None else {}
         info.update(meta or {})
         info["taught_glyphs"] = len(keys)
@@ -193,7 +231,7 @@ class GlyphModel:
             protos = np.concatenate([protos, base.protos[kept]])
             proto_keys = np.concatenate([proto_keys, base.proto_keys[kept]])
         model = cls(all_keys, all_means, all_counts, scatter, np.ones(len(all_keys)), protos,
-                    proto_keys, info)
+                    proto_keys, info, templates)
         model.z_ok = _calibrate(model, feats, keys, base)
         model.meta["z_ok"] = float(np.min(model.z_ok))
         return model
@@ -204,12 +242,13 @@ class GlyphModel:
         iu = np.triu_indices(self.scatter.shape[0])
         meta = dict(self.meta, format=FORMAT, alphabet=ALPHABET, glyph_size=[GLYPH_H, GLYPH_W],
                     feature_dim=FEATURE_DIM, n_shapes=N_SHAPES)
+        extra = {} if self.templates is None else {"templates": self.templates.astype(np.float16)}
         with open(path, "wb") as fh:
             np.savez_compressed(fh, keys=self.keys, means=self.means.astype(np.float32),
                                 counts=self.counts, scatter=self.scatter[iu].astype(np.float32),
                                 z_ok=self.z_ok.astype(np.float64),
                                 protos=self.protos.astype(np.float32), proto_keys=self.proto_keys,
-                                meta=np.array(json.dumps(meta, ensure_ascii=False)))
+                                meta=np.array(json.dumps(meta, ensure_ascii=False)), **extra)
 
     @classmethod
     def load(cls, path: str | Path) -> GlyphModel:
@@ -220,6 +259,8 @@ class GlyphModel:
                 keys, means, counts = data["keys"], data["means"], data["counts"]
                 packed, z_ok = data["scatter"], np.asarray(data["z_ok"], np.float64)
                 protos, proto_keys = data["protos"], data["proto_keys"]
+                templates = (np.asarray(data["templates"], np.float32)
+                             if "templates" in data.files else None)
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise ModelError(f"cannot read glyph model {path}: {err}") from err
         if (meta.get("format") != FORMAT or meta.get("feature_dim") != FEATURE_DIM
@@ -232,6 +273,7 @@ class GlyphModel:
                 raise ModelError(f"glyph model {path} has no alphabet")
             keys, ok = _remap(keys, alphabet)
             means, counts, z_ok = means[ok], counts[ok], np.broadcast_to(z_ok, ok.shape)[ok]
+            templates = templates[ok] if templates is not None else None
             proto_keys, pok = _remap(proto_keys, alphabet)
             protos = protos[pok]
         d = means.shape[1]
@@ -239,7 +281,7 @@ class GlyphModel:
         scatter[np.triu_indices(d)] = packed
         scatter = scatter + np.triu(scatter, 1).T
         try:
-            return cls(keys, means, counts, scatter, z_ok, protos, proto_keys, meta)
+            return cls(keys, means, counts, scatter, z_ok, protos, proto_keys, meta, templates)
         except ValueError as err:
             raise ModelError(f"glyph model {path} is inconsistent: {err}") from err
 

@@ -8,13 +8,13 @@ import numpy as np
 from plateline.errors import VisionError
 
 from .alphabet import ALPHABET
-from .glare import position_glare, washed_map
+from .glare import MAX_WASHED_SHARE, position_glare, washed_map
 from .layouts import layout_for
 from .locate import Candidate, candidates, rectify, tray_present
 from .model import GlyphModel
 from .plate_type import PROBE_SIZE, classify
 from .reading import UNKNOWN_TYPE, FrameReading, PlateReading, Quad, position_confidence
-from .segment import Segmentation, SegmentError, segment
+from .segment import Segmentation, SegmentError, segment, window
 
 _EMPTY = np.zeros((0, len(ALPHABET)), np.float32)
 
@@ -96,11 +96,35 @@ def read_plate(image: np.ndarray, cand: Candidate, model: GlyphModel) -> PlateRe
     except SegmentError as err:
         return PlateReading("", UNKNOWN_TYPE, 0.0, _EMPTY, quad, cand.rows, note=str(err))
     scores = model.scores(seg.glyphs, seg.shapes) * contrast_quality(seg.contrast)[:, None]
-    glare = position_glare(washed_map(crop, ptype, seg.ink), seg.cells)
+    washed = washed_map(crop, ptype, seg.ink)
+    glare = position_glare(washed, seg.cells)
+    masked = np.zeros(len(glare), bool)
+    if model.templates is not None and seg.windows:
+        for i in np.flatnonzero(glare > MAX_WASHED_SHARE):
+            scores[i] = _masked_scores(seg, washed, int(i), model)
+            masked[i] = True
     text = "".join(ALPHABET[int(i)] for i in np.argmax(scores, axis=1))
     conf = position_confidence(scores)
     return PlateReading(text, ptype, float(conf.min()) if conf.size else 0.0, scores, quad, rows,
-                        glare=glare)
+                        glare=glare, masked=masked)
+
+
+#: Pixels this near a washed-out one are not trusted either (glare fades them).
+_MARGIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+
+
+def _masked_scores(seg: Segmentation, washed: np.ndarray, i: int, model: GlyphModel
+                   ) -> np.ndarray:
+    """Scores of glyph ``i`` from its pixels that glare left visible (see
+    :meth:`.GlyphModel.masked_scores`), scaled down when even those are faint."""
+    hole = window(cv2.dilate(washed.view(np.uint8), _MARGIN).astype(np.float32), *seg.windows[i])
+    glyph = seg.glyphs[i]
+    visible = hole < 0.5
+    ink = glyph[visible]
+    others = [float(np.percentile(g, 95)) for j, g in enumerate(seg.glyphs) if j != i]
+    ref = float(np.median(others)) if others else 0.0
+    contrast = float(np.percentile(ink, 95)) / ref if ink.size and ref > 0 else 0.0
+    return model.masked_scores(glyph, hole, seg.shapes[i]) * contrast_quality([contrast])[0]
 
 
 def read_image(image: np.ndarray, model: GlyphModel) -> FrameReading:

@@ -28,7 +28,9 @@ class PlateReading:
     runner-up, see :func:`position_confidence`). ``quad`` are the plate's corners
     in frame pixels, clockwise from top-left; ``note`` says why a plate was not read.
     ``glare`` holds per position the share of its cell washed out by a specular
-    highlight (see :mod:`.glare`); empty when not measured.
+    highlight (see :mod:`.glare`); empty when not measured. ``masked`` is True at
+    the positions whose scores come from the comparison of the glyph's visible part
+    only (:meth:`~.model.GlyphModel.masked_scores`), because glare washed out the rest.
     """
 
     text: str
@@ -39,6 +41,7 @@ class PlateReading:
     rows: int = 1
     note: str = ""
     glare: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    masked: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @property
     def readable(self) -> bool:

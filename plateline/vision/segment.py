@@ -56,6 +56,8 @@ class Segmentation:
     shapes: list[int]
     contrast: list[float]  # each cell's ink contrast over the plate's median
     ink: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    #: the crop window (x0, x1, y0, y1) each glyph was resampled from (see :func:`window`)
+    windows: list[tuple[float, float, float, float]] = field(default_factory=list)
 
 
 def ink_channel(crop: np.ndarray, plate_type: str) -> np.ndarray:
@@ -64,6 +66,8 @@ def ink_channel(crop: np.ndarray, plate_type: str) -> np.ndarray:
         return crop[:, :, 2]
     if plate_type in LIGHT_INK:
         return cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    if plate_type == "ebike":  # green ink: no red at all, twice the contrast of green
+        return cv2.bitwise_not(crop[:, :, 2])
     return cv2.bitwise_not(crop[:, :, 1])
 
 
@@ -109,6 +113,7 @@ def segment(crop: np.ndarray, plate_type: str, layout: Layout) -> Segmentation:
     glyphs: list[np.ndarray] = []
     cells: list[tuple[float, float, float, float]] = []
     shapes: list[int] = []
+    windows: list[tuple[float, float, float, float]] = []
     for i, row in enumerate(layout.rows):
         lo = row.y - 0.2 * row.h if i == 0 else _mid(layout.rows[i - 1], row)
         hi = (row.y + 1.2 * row.h if i == len(layout.rows) - 1
@@ -130,12 +135,13 @@ def segment(crop: np.ndarray, plate_type: str, layout: Layout) -> Segmentation:
         half_h = 0.5 * row.h * CROP_PX_PER_MM
         yc = 0.5 * (y0 + y1)
         nominal_w = row.cell * CROP_PX_PER_MM
-        for x, g in zip(lefts, _cut(ink, mask, y0, y1, lefts, cw, nominal_w, yc - half_h,
-                                    yc + half_h)):
+        for x, (g, win) in zip(lefts, _cut(ink, mask, y0, y1, lefts, cw, nominal_w,
+                                           yc - half_h, yc + half_h)):
             glyphs.append(g)
+            windows.append(win)
             cells.append((float(x), float(yc - half_h), float(cw), float(2 * half_h)))
             shapes.append(row_shape(row))
-    return Segmentation(glyphs, cells, shapes, _contrast(ink, cells), ink)
+    return Segmentation(glyphs, cells, shapes, _contrast(ink, cells), ink, windows)
 
 
 def _frame_lines(mask: np.ndarray, layout: Layout) -> np.ndarray:
@@ -243,7 +249,8 @@ def _fit_cells(q: np.ndarray, row: RowGeometry, width: int) -> tuple[np.ndarray,
 
 
 def _cut(ink: np.ndarray, mask: np.ndarray, y0: int, y1: int, lefts: np.ndarray,
-         cw: float, window_w: float, top: float, bottom: float) -> list[np.ndarray]:
+         cw: float, window_w: float, top: float, bottom: float
+         ) -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
     w = mask.shape[1]
     band_h = y1 - y0
     colsum = mask[y0:y1].sum(axis=0)
@@ -259,14 +266,17 @@ def _cut(ink: np.ndarray, mask: np.ndarray, y0: int, y1: int, lefts: np.ndarray,
             raise SegmentError(f"character cell {i + 1} is empty")
         cx = a + 0.5 * (xs[0] + xs[-1] + 1)
         half = 0.5 * window_w
-        out.append(_window(ink, cx - half, cx + half, top, bottom))
+        win = (float(cx - half), float(cx + half), float(top), float(bottom))
+        out.append((window(ink, *win), win))
     return out
 
 
-def _window(ink: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+def window(ink: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
     """Resample ink[y0:y1, x0:x1] (subpixel, zero outside) to GLYPH_H x GLYPH_W."""
     sx = (x1 - x0) / GLYPH_W
     sy = (y1 - y0) / GLYPH_H
     m = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]])
-    return cv2.warpAffine(ink, m, (GLYPH_W, GLYPH_H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    out: np.ndarray = cv2.warpAffine(ink, m, (GLYPH_W, GLYPH_H),
+                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return out

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import sys
-import threading
-import time
-import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from plateline.controller.loop_watch import LoopWatch
 from plateline.drivers.tagmap import TagMap, load_tag_map
 from plateline.recipes import Recipe, load_recipes
 from plateline.records.db import make_engine, make_sessionmaker
@@ -45,36 +40,8 @@ def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
 async def loop_never_blocks() -> AsyncIterator[None]:
     """Fail a test during which the event loop was blocked (a busy loop, a blocking call);
     the failure shows where the loop was stuck."""
-    beat = time.monotonic()
-    stuck: list[str] = []
-    lag = 0.0
-    done = threading.Event()
-    loop_thread = threading.get_ident()
-
-    def watchdog() -> None:
-        while not done.wait(0.02):
-            if time.monotonic() - beat > MAX_LOOP_LAG_S / 2 and not stuck:
-                frame = sys._current_frames().get(loop_thread)
-                if frame is not None:
-                    stuck.append("".join(traceback.format_stack(frame)[-25:]))
-
-    async def watch() -> None:
-        nonlocal lag, beat
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            beat = time.monotonic()
-            await asyncio.sleep(0.01)
-            lag = max(lag, loop.time() - before - 0.01)
-
-    thread = threading.Thread(target=watchdog, daemon=True)
-    thread.start()
-    task = asyncio.create_task(watch())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    done.set()
-    thread.join()
-    where = stuck[0] if stuck else "(not caught)"
-    assert lag < MAX_LOOP_LAG_S, f"the event loop was blocked for {lag:.3f} s at:\n{where}"
+    async with LoopWatch(MAX_LOOP_LAG_S) as watch:
+        yield
+    lag = watch.lag
+    where = lag.last_stack or "(not caught)"
+    assert lag.stalls == 0, f"the event loop was blocked for {lag.max_lag_s:.3f} s at:\n{where}"

@@ -137,6 +137,20 @@ async def test_bind_order_rules(sessions: sessionmaker[Session],
         assert reasons[2] == "DUPLICATE_ORDER"
 
 
+async def test_binding_carries_the_label_facts_kept_out_of_reprs(
+        sessions: sessionmaker[Session], recipes: dict[str, Recipe]) -> None:
+    add_order(sessions, "ORDER-001")
+    async with Journal(sessions, LINE) as journal:
+        await journal.set_cursor(Cursor(1, 0, 0))
+        (key,) = await new_items(journal, 1)
+        result, facts = await journal.bind_order(key, "ORDER-001", recipes, None)
+        assert result.ok and facts is not None and facts.label is not None
+        assert facts.label == await journal.order_label("ORDER-001")
+    assert facts.label.waybill_no == "SF1234567890"
+    for personal in (facts.label.recipient_phone, facts.label.recipient_name):
+        assert personal not in repr(facts) and personal not in repr(facts.label)
+
+
 async def test_an_order_runs_again_after_reject_or_loss_but_not_after_packing(
         sessions: sessionmaker[Session], recipes: dict[str, Recipe]) -> None:
     add_order(sessions, "ORDER-001")

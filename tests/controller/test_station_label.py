@@ -120,3 +120,24 @@ async def test_start_check_passes_with_a_ready_printer(sessions: sessionmaker[Se
                                                        recipes: dict[str, Recipe]) -> None:
     async with label_station(sessions, recipes) as (station, _):
         assert await station.start_problem() is None
+
+
+async def test_label_facts_bound_with_the_order_need_no_database_at_the_labeler(
+        sessions: sessionmaker[Session], recipes: dict[str, Recipe]) -> None:
+    """The labeler's window is 50 ms at x10: a database read behind a slow commit there
+    lost labels. The label facts come with the order bound at INFEED."""
+    from dataclasses import replace
+
+    from plateline.controller.journal import OrderLabel
+
+    async with label_station(sessions, recipes) as (station, rig):
+        it = item(before=PASSED, order_id="ORD-NOT-IN-DB")
+        assert it.order is not None
+        it.order = replace(it.order, label=OrderLabel("ORD-NOT-IN-DB", "SF0000000042",
+                                                      "Li Lei", "13900000000", "Xi'an"))
+        result = await station.start(it, window(0.5))
+    assert result.ok, result
+    assert result.data["label_read"] == "SF0000000042"
+    printed = rig.printer.last_printed
+    assert printed is not None and "ORD-NOT-IN-DB" in printed.texts
+

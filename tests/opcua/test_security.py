@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -135,3 +136,32 @@ async def test_password_never_in_reprs_or_logs(packer: PackerSim, pki: Pki, node
     text = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
     assert caplog.records and LINE_PW not in text and "Wr0ng-Secret" not in text
     assert "Wr0ng-Secret" not in str(refused.value)
+
+
+async def test_key_material_is_loaded_once_per_file_version(packer: PackerSim, pki: Pki,
+                                                            tmp_path: Path) -> None:
+    """Loading and checking an RSA key stalls a loop for tens of ms: a reconnecting
+    session reuses what was loaded, and a renewed file is loaded again."""
+    from plateline.drivers.opcua_security import load_key_material
+
+    cert, key = (shutil.copy(p, tmp_path / p.name) for p in pki.controller)
+    sec = SecuritySettings(certificate=Path(cert), private_key=Path(key),
+                           server_certificate=packer.server_certificate)
+    first = load_key_material(sec)
+    assert load_key_material(sec) is first
+    Path(key).write_bytes(Path(key).read_bytes())
+    os.utime(key, ns=(1, 1))
+    again = load_key_material(sec)
+    assert again is not first and again.certificate == first.certificate
+
+
+async def test_unreadable_key_is_a_config_error(packer: PackerSim, pki: Pki,
+                                                tmp_path: Path) -> None:
+    from plateline.drivers.opcua_security import load_key_material
+
+    bad = tmp_path / "key.pem"
+    bad.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    sec = SecuritySettings(certificate=pki.controller[0], private_key=bad,
+                           server_certificate=packer.server_certificate)
+    with pytest.raises(ConfigError, match="cannot load"):
+        load_key_material(sec)

@@ -102,6 +102,8 @@ class LabelStation:
 
     async def _check(self, job: _Job) -> CheckResult:
         item = job.item
+        log.debug("%s: label job starts %.0f ms before the window closes", item.label(),
+                  (job.deadline - time.monotonic()) * 1000)
         data: dict[str, Any] = {"label_read": None, "waybill_no": None}
         failed = await self._earlier_failure(job)
         if failed is not None:
@@ -115,7 +117,7 @@ class LabelStation:
         recipe = self.recipes.get(item.order.product)
         if recipe is None:
             raise LookupError(f"no recipe {item.order.product!r} on this line")
-        facts = await self.journal.order_label(item.order.order_id)
+        facts = item.order.label or await self.journal.order_label(item.order.order_id)
         data["waybill_no"] = facts.waybill_no
         label = WaybillLabel(facts.order_id, facts.waybill_no, facts.recipient_name,
                              facts.recipient_phone, facts.recipient_address,
@@ -131,6 +133,8 @@ class LabelStation:
             data.update(printed=False, problem=str(err))
             return CheckResult.failed(Reason.PRINTER_FAULT, data, started_at=job.started_at)
         data["printed"] = True
+        log.debug("%s: label printed %.0f ms before the window closes", item.label(),
+                  (job.deadline - time.monotonic()) * 1000)
         if self.verify_delay_s:
             await asyncio.sleep(self.verify_delay_s)
         read, problem = await self._verify(job)

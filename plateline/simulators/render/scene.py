@@ -28,6 +28,10 @@ from .ticket import TICKET_MM, damage_ticket, render_ticket
 PX_PER_MM = 0.9
 REFERENCE_SIZE = (1280, 960)
 _FOCAL = 1.1  # focal length in frame widths (about 50 degrees across)
+#: Peak of a specular spot, as a share of full scale added to every channel. The
+#: station lights the tray diffusely (camera.md): a sheen on the plate's film that
+#: brightens it without clipping whole characters to white.
+GLARE_STRENGTH = (0.2, 0.5)
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,7 @@ def _glare(frame: np.ndarray, quad: np.ndarray, alpha: np.ndarray, m: np.ndarray
     bottom = quad[3] + (quad[2] - quad[3]) * u
     cx, cy = top + (bottom - top) * v
     rx, ry = rng.uniform(15, 45) * scale, rng.uniform(8, 24) * scale
-    angle, strength = float(rng.uniform(0, 180)), float(rng.uniform(0.6, 1.8))
+    angle, strength = float(rng.uniform(0, 180)), float(rng.uniform(*GLARE_STRENGTH))
     reach = 3.0 * max(rx, ry)
     fh, fw = frame.shape[:2]
     x0, y0 = max(0, int(cx - reach)), max(0, int(cy - reach))
