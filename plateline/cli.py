@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from plateline.errors import PlatelineError
 
@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help: str,
-            parent: argparse._SubParsersAction | None = None) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+            parent: argparse._SubParsersAction[argparse.ArgumentParser] | None = None
+            ) -> argparse.ArgumentParser:
         sp = (parent or sub).add_parser(name, help=help, description=help)
         sp.set_defaults(func=fn)
         return sp
@@ -134,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--demo-operator", action="store_true",
                    help="let the demo's scripted operator restart the line after faults "
                         "(simulated plant only)")
+
+    from plateline.control.cli import add_line_parser
+
+    add_line_parser(sub)
 
     cfg = sub.add_parser("config", help="configuration tools").add_subparsers(dest="sub", required=True)
     add("example", _cmd_config_example, "print a complete, commented example", cfg)

@@ -209,6 +209,14 @@ class ExportSettings(_Strict):
         return v
 
 
+class ControlSettings(_Strict):
+    # Unix socket of `plateline line ...` (operator commands from a shell on this
+    # machine); who may use it is the socket file's owner and group.
+    enabled: bool = True
+    socket: Path = Path("var/control.sock")
+    socket_mode: Annotated[int, Field(ge=0o600, le=0o777)] = 0o660
+
+
 class LineConfig(_Strict):
     """The whole configuration of one line."""
 
@@ -220,6 +228,7 @@ class LineConfig(_Strict):
     timing: TimingSettings = TimingSettings()
     vision: VisionSettings = VisionSettings()
     export: ExportSettings = ExportSettings()
+    control: ControlSettings = ControlSettings()
     # Recipe put in force (changeover) when the controller starts, if PACK is configured.
     recipe: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")] | None = None
     devices: dict[str, Device]
@@ -329,6 +338,8 @@ def _resolve_paths(cfg: LineConfig, base: Path) -> LineConfig:
     return cfg.model_copy(update={
         "database": db.model_copy(update={"url": url, "frames_dir": frames}),
         "recipes_folder": _resolve(base, cfg.recipes_folder) or cfg.recipes_folder,
+        "control": cfg.control.model_copy(
+            update={"socket": _resolve(base, cfg.control.socket) or cfg.control.socket}),
         "vision": cfg.vision.model_copy(
             update={"model": _resolve(base, cfg.vision.model) or cfg.vision.model}),
         "devices": devices,

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 import tempfile
@@ -29,9 +28,10 @@ from typing import Any
 from plateline.config import load_config
 from plateline.contract import CmdResult, ConveyorAlarm, PackMLCommand, PackMLState, Reason
 from plateline.controller.line import LineController
+from plateline.controller.operations import reset_and_start, start_packer
 from plateline.errors import PlatelineError
 from plateline.records.tools import export_records, import_order_files
-from plateline.runner import initial_changeover, open_controller, reset_and_start, start_packer
+from plateline.runner import initial_changeover, open_controller
 
 log = logging.getLogger(__name__)
 OPERATOR = "demo-operator"
@@ -260,7 +260,7 @@ def _summary(records: list[dict[str, Any]], truth: list[dict[str, Any]],
         mark = "" if reasons[code.name] == expected[code.name] else "  <- differs"
         lines.append(f"    {code.name:<19} {int(code):>2} {reasons[code.name]:>8} "
                      f"{expected[code.name]:>6}{mark}")
-    lines.append(f"  outcomes          : " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    lines.append("  outcomes          : " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     lines.append(f"  elapsed           : {elapsed:.1f} s, {len(records) / elapsed * 60:.1f} trays/min")
     lines.append(f"  operator actions  : {len(oplog.actions)}")
     verdict = "YES" if not mismatches and len(records) == trays else "NO"

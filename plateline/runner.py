@@ -22,10 +22,11 @@ from plateline.config import (
     PrinterDevice,
     ScaleDevice,
 )
-from plateline.contract import CmdResult, PackMLCommand, PackMLState
+from plateline.contract import PackMLCommand, PackMLState
 from plateline.controller.journal import Journal
 from plateline.controller.line import LineController, StationFactory
 from plateline.controller.loop_watch import LoopWatch
+from plateline.controller.operations import reset_and_start
 from plateline.controller.recipe_changeover import ChangeoverRefused, RecipeChangeover
 from plateline.controller.settings import ControllerSettings
 from plateline.controller.stations import LabelStation, PackStation, WeighStation
@@ -37,7 +38,7 @@ from plateline.drivers.supervised import SupervisedCodeReader
 from plateline.drivers.supervisor import LinkSupervisor, entered
 from plateline.drivers.tagmap import load_tag_map
 from plateline.drivers.zpl import PrinterStatus, WaybillLabel
-from plateline.errors import DeviceError, PlatelineError
+from plateline.errors import PlatelineError
 from plateline.recipes import Recipe, load_recipes
 from plateline.records.db import make_engine, make_sessionmaker
 
@@ -259,6 +260,11 @@ async def open_controller(cfg: LineConfig) -> AsyncIterator[LineController]:
             stations=station_factories(settings, optional, recipes))
         wire_line(line, optional, recipes)
         controller = await stack.enter_async_context(line)
+        if cfg.control.enabled:
+            from plateline.control.server import ControlServer
+
+            await stack.enter_async_context(ControlServer(
+                controller, cfg.control.socket, mode=cfg.control.socket_mode))
         if cfg.database.frames_dir is not None and cfg.database.frame_retention_days > 0:
             pruner = asyncio.create_task(
                 keep_frames_pruned(cfg.database.frames_dir, cfg.database.frame_retention_days),
@@ -309,62 +315,6 @@ async def initial_changeover(cfg: LineConfig, controller: LineController,
                 await asyncio.sleep(0.5)
     except TimeoutError:
         log.error("recipe %s not put in force: %s", cfg.recipe, last or "line not stopped")
-
-
-@dataclass
-class StartResult:
-    ok: bool
-    detail: str
-
-
-#: The command that moves the packer on towards Execute from each resting state.
-_PACKER_TOWARDS_EXECUTE = {
-    PackMLState.STOPPED: PackMLCommand.RESET, PackMLState.COMPLETE: PackMLCommand.RESET,
-    PackMLState.IDLE: PackMLCommand.START, PackMLState.HELD: PackMLCommand.UNHOLD,
-    PackMLState.SUSPENDED: PackMLCommand.UNSUSPEND, PackMLState.ABORTED: PackMLCommand.CLEAR,
-}
-
-
-async def start_packer(controller: LineController, *, user: str, timeout: float = 10.0) -> None:
-    """Bring the packer to Execute, as an operator would (nothing without a packer).
-
-    DeviceError when the packer refuses or cannot be reached, TimeoutError when it
-    does not get there within ``timeout``."""
-    packer = controller.packer
-    if packer is None:
-        return
-    async with asyncio.timeout(timeout):
-        while True:
-            state = PackMLState(int((await packer.read("STATE"))["STATE"]))
-            if state is PackMLState.EXECUTE:
-                return
-            cmd = _PACKER_TOWARDS_EXECUTE.get(state)
-            if cmd is None:  # an acting state: it ends by itself
-                await asyncio.sleep(0.05)
-                continue
-            await controller.packer_command(cmd, user)
-
-
-async def reset_and_start(controller: LineController, *, user: str,
-                          timeout: float = 20.0) -> StartResult:
-    """Bring the line (and its packer) from Stopped/Complete/Idle to Execute, as an
-    operator would."""
-    async with asyncio.timeout(timeout):
-        if controller.state in (PackMLState.STOPPED, PackMLState.COMPLETE):
-            res = await controller.command(PackMLCommand.RESET, user)
-            if res is not CmdResult.TAKEN:
-                return StartResult(False, f"Reset refused ({res.name})")
-            await controller.wait_for_state(PackMLState.IDLE)
-        if controller.state is PackMLState.IDLE:
-            try:
-                await start_packer(controller, user=user)
-            except (DeviceError, TimeoutError) as err:
-                return StartResult(False, f"packer not started ({err or 'timeout'})")
-            res = await controller.command(PackMLCommand.START, user)
-            if res is not CmdResult.TAKEN:
-                return StartResult(False, f"Start refused ({res.name})")
-            await controller.wait_for_state(PackMLState.EXECUTE)
-    return StartResult(True, "running")
 
 
 async def run_controller(cfg: LineConfig, *, auto_start: bool, hmi_port: int | None,
