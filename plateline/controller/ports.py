@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from plateline.contract import PackMLCommand, PackMLState
     from plateline.drivers.packer_results import PackEvent
     from plateline.drivers.scale_mtsics import Weight
     from plateline.drivers.zpl import PrinterStatus, WaybillLabel
@@ -86,6 +87,13 @@ class PackerTags(Protocol):
     async def read(self, *tags: str, timeout: float | None = None) -> dict[str, Any]: ...
 
     async def write(self, tag: str, value: Any, *, timeout: float | None = None) -> None: ...
+
+
+class PackerMachine(PackerTags, Protocol):
+    """Tags and PackML commands of the packer."""
+
+    async def command(self, cmd: PackMLCommand, *,
+                      timeout: float | None = None) -> PackMLState: ...
 
 
 class PackResults(Protocol):

@@ -1,6 +1,10 @@
 """Recipe changeover: the line's recipe downloaded to PACK and CONV and read back.
 
-A changeover is taken only while the line is Stopped, Idle or Held. It writes the
+A changeover is taken only while the line is Stopped, Idle or Held. When PACK and
+CONV already hold the recipe (read back), it is in force with nothing written (a
+controller restarted on a running line does not disturb the packer). Otherwise a
+packer still running is first stopped (PackML Stop, recorded): the packer takes
+parameters only in Stopped, Idle or Held. Then the changeover writes the
 recipe's packer parameters (bag length, seal temperature, machine speed, recipe
 number) to ``PACK`` and ``RECIPE_NO`` / ``SPEED_SET`` to ``CONV``, reads every
 value back and compares. The recipe is *in force* only when all of them match;
@@ -21,10 +25,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from plateline.contract import PackMLState
+import asyncio
+
+from plateline.contract import PackMLCommand, PackMLState
 from plateline.controller.alarms import Alarms
 from plateline.controller.journal import Journal, JournalError
-from plateline.controller.ports import PackerTags
+from plateline.controller.ports import PackerMachine
 from plateline.errors import DeviceError, PlatelineError
 from plateline.recipes import Recipe
 
@@ -80,15 +86,16 @@ class InForce:
 class RecipeChangeover:
     """Changeovers of one line; ``state`` gives the controller's PackML state."""
 
-    def __init__(self, packer: PackerTags | None, conveyor: ConveyorTags,
+    def __init__(self, packer: PackerMachine | None, conveyor: ConveyorTags,
                  state: Callable[[], PackMLState], alarms: Alarms, journal: Journal,
-                 recipes: Mapping[str, Recipe]) -> None:
+                 recipes: Mapping[str, Recipe], *, packer_stop_timeout_s: float = 15.0) -> None:
         self.packer = packer
         self.conveyor = conveyor
         self._state = state
         self.alarms = alarms
         self.journal = journal
         self.recipes = recipes
+        self.packer_stop_timeout_s = packer_stop_timeout_s
         self._recipe: Recipe | None = None
 
     @property
@@ -106,7 +113,10 @@ class RecipeChangeover:
             if state not in CHANGEOVER_STATES:
                 raise ChangeoverRefused(f"changeover not allowed in {state.name} "
                                         f"(only Stopped, Idle or Held)")
+            if await self.mismatch(recipe) is None:
+                return await self._in_force(recipe, user, "VERIFIED")
             self._recipe = None  # whatever was in force is no longer known to be
+            await self._stop_packer(user)
             try:
                 if self.packer is not None:
                     for tag, value in packer_values(recipe).items():
@@ -123,12 +133,48 @@ class RecipeChangeover:
             log.warning("changeover to %s by %s refused: %s", recipe_id, user, err)
             raise
         assert recipe is not None
+        return await self._in_force(recipe, user, "TAKEN")
+
+    async def _in_force(self, recipe: Recipe, user: str, how: str) -> InForce:
         self._recipe = recipe
         self.alarms.clear(ALARM)
-        await self._record(user, recipe_id, {"result": "TAKEN", "version": recipe.version,
+        await self._record(user, recipe.id, {"result": how, "version": recipe.version,
                                              "number": recipe.number})
-        log.info("recipe %s %s in force (number %d)", recipe.id, recipe.version, recipe.number)
+        log.info("recipe %s %s in force (number %d, %s)", recipe.id, recipe.version,
+                 recipe.number, how.lower())
         return InForce(recipe.id, recipe.version, recipe.number)
+
+    async def _stop_packer(self, user: str) -> None:
+        """Bring a packer that is not in Stopped, Idle or Held to Stopped."""
+        if self.packer is None:
+            return
+        try:
+            state = await self._packer_state()
+            if state in CHANGEOVER_STATES:
+                return
+            log.info("changeover: stopping %s (%s)", self.packer.name, state.name)
+            await self._record_packer(user, f"packer STOP for changeover from {state.name}")
+            async with asyncio.timeout(self.packer_stop_timeout_s):
+                if state not in (PackMLState.STOPPING, PackMLState.CLEARING):
+                    await self.packer.command(PackMLCommand.STOP)
+                while (state := await self._packer_state()) not in CHANGEOVER_STATES:
+                    await asyncio.sleep(0.1)
+        except TimeoutError as err:
+            raise ChangeoverRefused(f"{self.packer.name} did not stop within "
+                                    f"{self.packer_stop_timeout_s:g} s") from err
+        except DeviceError as err:
+            raise ChangeoverRefused(f"{self.packer.name} could not be stopped for the "
+                                    f"changeover: {err}") from err
+
+    async def _packer_state(self) -> PackMLState:
+        assert self.packer is not None
+        return PackMLState(int((await self.packer.read("STATE"))["STATE"]))
+
+    async def _record_packer(self, user: str, action: str) -> None:
+        try:
+            await self.journal.record_action(user, action, {})
+        except JournalError as err:
+            log.error("packer stop not recorded: %s", err)
 
     async def mismatch(self, recipe: Recipe) -> str | None:
         """What PACK and CONV hold that differs from ``recipe`` (read now), or None."""

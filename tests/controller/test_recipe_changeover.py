@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from plateline.contract import CmdResult, PackMLCommand, PackMLState
@@ -22,6 +23,7 @@ from plateline.drivers.opcua_security import SecuritySettings
 from plateline.drivers.printer_zpl import ZplPrinter
 from plateline.drivers.tagmap import TagMap
 from plateline.recipes import Recipe
+from plateline.records.models import OperatorAction
 from plateline.simulators.packer import PackerSim
 from plateline.simulators.packer_machine import PackerConfig
 
@@ -128,18 +130,47 @@ async def test_changeover_rules_and_start_checks(
         assert changeover.in_force.recipe_id == "plate-single"
 
 
-async def test_packer_refusal_is_a_refused_changeover(
+async def test_a_running_packer_is_stopped_for_the_changeover(
         tmp_path: Path, sessions: sessionmaker[Session], conv_map: TagMap,
         recipes: dict[str, Recipe]) -> None:
     async with devices() as dev, controller(dev, sessions, conv_map, recipes) as line, \
             packer(tmp_path) as pack:
         await line.wait_for_state(PackMLState.STOPPED, timeout=5)
-        # the line stands, but the packer runs: it refuses parameters (BadInvalidState)
+        # the line stands, but the packer runs: it would refuse parameters
+        # (BadInvalidState), so the changeover stops it first
         pack.sim.machine.force_state(PackMLState.EXECUTE)  # type: ignore[attr-defined]
         await pack.sim.flush()  # type: ignore[attr-defined]
         changeover = RecipeChangeover(pack, line.link, lambda: line.state, line.alarms,
                                       line.journal, recipes)
-        with pytest.raises(ChangeoverRefused, match="BadInvalidState"):
+        in_force = await changeover.change("plate-pair", "anna")
+        assert in_force.recipe_id == "plate-pair"
+        state = (await pack.read("STATE"))["STATE"]
+        assert state == PackMLState.STOPPED
+        # asked again with everything in place: verified, nothing written
+        pack.sim.machine.force_state(PackMLState.EXECUTE)  # type: ignore[attr-defined]
+        await pack.sim.flush()  # type: ignore[attr-defined]
+        assert (await changeover.change("plate-pair", "anna")).recipe_id == "plate-pair"
+        assert (await pack.read("STATE"))["STATE"] == PackMLState.EXECUTE
+    with sessions() as s:
+        actions = [(a.action, a.detail.get("result")) for a in s.scalars(
+            select(OperatorAction).where(OperatorAction.user == "anna")
+            .order_by(OperatorAction.id))]
+    assert actions == [("packer STOP for changeover from EXECUTE", None),
+                       ("recipe changeover plate-pair", "TAKEN"),
+                       ("recipe changeover plate-pair", "VERIFIED")]
+
+
+async def test_a_packer_that_cannot_stop_refuses_the_changeover(
+        tmp_path: Path, sessions: sessionmaker[Session], conv_map: TagMap,
+        recipes: dict[str, Recipe]) -> None:
+    async with devices() as dev, controller(dev, sessions, conv_map, recipes) as line, \
+            packer(tmp_path) as pack:
+        await line.wait_for_state(PackMLState.STOPPED, timeout=5)
+        pack.sim.machine.force_state(PackMLState.ABORTED)  # type: ignore[attr-defined]
+        await pack.sim.flush()  # type: ignore[attr-defined]
+        changeover = RecipeChangeover(pack, line.link, lambda: line.state, line.alarms,
+                                      line.journal, recipes)
+        with pytest.raises(ChangeoverRefused, match="could not be stopped"):
             await changeover.change("plate-pair", "test")
         assert changeover.in_force is None
         assert await changeover.start_problem() == ("no recipe in force: do a recipe "

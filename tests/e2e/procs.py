@@ -43,9 +43,12 @@ def write_config(workdir: Path, endpoints: dict[str, Any]) -> Path:
     return cfg
 
 
-def start_controller(workdir: Path, cfg: Path, *, start: bool) -> subprocess.Popen[bytes]:
+def start_controller(workdir: Path, cfg: Path, *, start: bool,
+                     operator: bool = True) -> subprocess.Popen[bytes]:
     log = open(workdir / "controller.log", "ab")
-    args = [*PLATELINE, "run", "--config", str(cfg), "--demo-operator"]
+    args = [*PLATELINE, "run", "--config", str(cfg)]
+    if operator:
+        args.append("--demo-operator")
     if start:
         args.append("--start")
     proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
