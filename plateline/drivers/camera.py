@@ -11,9 +11,8 @@ import abc
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import Self
 
+from plateline.drivers.lifecycle import AsyncResource
 from plateline.errors import DeviceError, DeviceTimeoutError, ProtocolError
 
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -37,7 +36,7 @@ def check_image(data: bytes, *, device: str | None = None) -> bytes:
     return data
 
 
-class Camera(abc.ABC):
+class Camera(AsyncResource):
     """One camera; an async context manager. ``timeout`` is the default per grab."""
 
     def __init__(self, name: str, *, timeout: float) -> None:
@@ -50,17 +49,12 @@ class Camera(abc.ABC):
     async def aclose(self) -> None:
         """Release it; safe to call more than once."""
 
+    async def _enter(self) -> None:
+        await self.open()
+
     @abc.abstractmethod
     async def grab(self, timeout: float | None = None) -> bytes:
         """One frame of what is under the camera now, as encoded image bytes."""
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
 
     @asynccontextmanager
     async def _deadline(self, timeout: float | None, what: str = "grab") -> AsyncIterator[None]:

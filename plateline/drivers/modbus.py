@@ -19,13 +19,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from types import TracebackType
-from typing import NoReturn, Self
+from typing import NoReturn
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.pdu import ModbusPDU
 
+from plateline.drivers.lifecycle import DeviceLink
 from plateline.drivers.modbus_frames import (
     FC_READ_HOLDING,
     FC_WRITE_MULTIPLE,
@@ -61,7 +61,7 @@ class RingSnapshot:
     slots: list[tuple[int, ...]]
 
 
-class ModbusTagClient:
+class ModbusTagClient(DeviceLink):
     """Tag-level Modbus TCP client for one device; an async context manager.
 
     Not reusable: once closed or lost, make a new one (the supervisor does).
@@ -72,6 +72,7 @@ class ModbusTagClient:
     def __init__(self, name: str, host: str, port: int, tag_map: TagMap, *,
                  timeout: float = 0.3, connect_timeout: float = 1.0,
                  drop_after_timeouts: int = 3) -> None:
+        super().__init__()
         self.name = name
         self.host = host
         self.port = port
@@ -81,9 +82,6 @@ class ModbusTagClient:
         self.drop_after_timeouts = drop_after_timeouts
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()
-        self._lost = asyncio.Event()
-        self._lost_error: DeviceError | None = None
-        self._closed = False
         self._request: tuple[int, int, int] | None = None  # function, address, count
         self._expected: Expected | None = None
         self._fault: asyncio.Future[DeviceError] | None = None
@@ -120,30 +118,16 @@ class ModbusTagClient:
                                         device=self.name)
         self._client = client
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.connect()
-        return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection; safe to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
         self._mark_lost(DeviceClosedError("client closed", device=self.name))
 
     @property
     def connected(self) -> bool:
         """True while the TCP connection is open and usable."""
         return self._client is not None and self._client.connected and not self._lost.is_set()
-
-    async def wait_lost(self) -> BaseException | None:
-        """Return the reason once the link is lost or closed (for a supervisor)."""
-        await self._lost.wait()
-        return self._lost_error
 
     # -- tag access --------------------------------------------------------------
 
@@ -300,11 +284,7 @@ class ModbusTagClient:
         return pdu
 
     def _usable_client(self) -> AsyncModbusTcpClient:
-        if self._closed:
-            raise DeviceClosedError("client closed", device=self.name)
-        if self._lost_error is not None:
-            raise DeviceConnectionError("link lost", device=self.name,
-                                        detail=str(self._lost_error)) from self._lost_error
+        self._check_usable()
         if self._client is None:
             raise DeviceConnectionError("not connected", device=self.name)
         return self._client
@@ -315,9 +295,7 @@ class ModbusTagClient:
         raise err from cause
 
     def _mark_lost(self, err: DeviceError) -> None:
-        if self._lost_error is None:
-            self._lost_error = err
-        self._lost.set()
+        self._record_lost(err)
         if self._fault is not None and not self._fault.done():
             self._fault.set_result(err)
         if self._client is not None:

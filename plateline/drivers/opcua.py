@@ -28,8 +28,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
 from asyncua import Client, Node, ua
@@ -37,6 +36,7 @@ from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subs
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from plateline.contract import PackMLCommand, PackMLState
+from plateline.drivers.lifecycle import DeviceLink
 from plateline.drivers.opcua_nodes import NodeMap
 from plateline.drivers.opcua_security import (
     LINK_CODES,
@@ -92,7 +92,7 @@ async def deadline(seconds: float) -> AsyncIterator[None]:
             raise asyncio.CancelledError(*err.args) from err
 
 
-class OpcUaClient:
+class OpcUaClient(DeviceLink):
     """Tag-level OPC UA client for one device; an async context manager, not reusable.
 
     ``timeout`` is the default deadline of every call; ``results`` is the tracker the
@@ -115,6 +115,7 @@ class OpcUaClient:
                               f"the URL")
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
+        super().__init__()
         self.name = name
         self.url = url
         self.node_map = node_map
@@ -137,9 +138,6 @@ class OpcUaClient:
         self._nodes: dict[str, Node] = {}
         self._start_time: datetime | None = None
         self._pump: asyncio.Task[None] | None = None
-        self._lost = asyncio.Event()
-        self._lost_error: DeviceError | None = None
-        self._closed = False
         self._command_lock = asyncio.Lock()
         self._unanswered = 0
 
@@ -168,19 +166,11 @@ class OpcUaClient:
         log.info("%s: connected to %s (%s%s)", self.name, self.url, self.security.mode,
                  f", user {self.security.user}" if self.security.user else ", anonymous")
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.connect()
-        return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the session; safe to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Close the session."""
         was_lost = self._lost.is_set()
         self._mark_lost(DeviceClosedError("client closed", device=self.name))
         if self._results is not None:
@@ -192,11 +182,6 @@ class OpcUaClient:
         client, self._ua = self._ua, None
         if client is not None:
             await _teardown(client, lost=was_lost, timeout=self.timeout)
-
-    async def wait_lost(self) -> BaseException | None:
-        """Return the reason once the session is lost or closed (for a supervisor)."""
-        await self._lost.wait()
-        return self._lost_error
 
     @property
     def connected(self) -> bool:
@@ -436,11 +421,7 @@ class OpcUaClient:
     # -- internals: calls -------------------------------------------------------------
 
     def _usable(self) -> Client:
-        if self._closed:
-            raise DeviceClosedError("client closed", device=self.name)
-        if self._lost_error is not None:
-            raise DeviceConnectionError("link lost", device=self.name,
-                                        detail=str(self._lost_error)) from self._lost_error
+        self._check_usable()
         if self._ua is None:
             raise DeviceConnectionError("not connected", device=self.name)
         return self._ua
@@ -496,11 +477,8 @@ class OpcUaClient:
             await asyncio.sleep(_POLL_S)
 
     def _mark_lost(self, err: DeviceError) -> None:
-        if self._lost_error is None:
-            self._lost_error = err
-            if not isinstance(err, DeviceClosedError):
-                log.warning("%s", err)
-        self._lost.set()
+        if self._record_lost(err) and not isinstance(err, DeviceClosedError):
+            log.warning("%s", err)
 
 
 def _use_material(client: Client, material: KeyMaterial) -> None:

@@ -16,14 +16,12 @@ after a restart). ``load_node_map("builtin:packer_opcua")`` loads a map shipped 
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from plateline.drivers.mapfile import load_map_file
 from plateline.errors import ConfigError
 
 NodeType = Literal["Int32", "UInt32", "Int16", "UInt16", "Float", "Double", "Boolean", "String"]
@@ -31,7 +29,6 @@ Access = Literal["r", "rw"]
 
 NODE_TYPES: tuple[str, ...] = ("Int32", "UInt32", "Int16", "UInt16", "Float", "Double", "Boolean",
                                "String")
-BUILTIN_PREFIX = "builtin:"
 _NODE_KEYS = frozenset({"id", "type", "access", "length", "namespace"})
 _TOP_KEYS = frozenset({"namespace", "nodes"})
 _MAX_LENGTH = 65536
@@ -95,25 +92,7 @@ class NodeMap:
 
 def load_node_map(ref: str) -> NodeMap:
     """Load and validate a node map: ``builtin:NAME`` or a filesystem path."""
-    if ref.startswith(BUILTIN_PREFIX):
-        name = ref[len(BUILTIN_PREFIX):]
-        pkg = resources.files("plateline.maps")
-        res = pkg / f"{name}.toml"
-        if not name or "/" in name or not res.is_file():
-            known = sorted(p.name[:-5] for p in pkg.iterdir() if p.name.endswith(".toml"))
-            raise ConfigError(f"unknown built-in map {ref!r}; known: "
-                              + ", ".join(BUILTIN_PREFIX + k for k in known))
-        text = res.read_text(encoding="utf-8")
-    else:
-        try:
-            text = Path(ref).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{ref}: cannot read node map: {err}") from err
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{ref}: not valid TOML: {err}") from err
-    return parse_node_map(data, source=ref)
+    return parse_node_map(load_map_file(ref, "node map"), source=ref)
 
 
 def parse_node_map(data: Mapping[str, Any], *, source: str) -> NodeMap:

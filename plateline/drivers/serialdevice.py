@@ -8,13 +8,12 @@ answer may still arrive late (after a timeout, garbage or cancellation).
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
-from typing import Self
 
+from plateline.drivers.lifecycle import AsyncResource
 from plateline.drivers.serialport import AsyncSerialLine
 
 
-class SerialDevice:
+class SerialDevice(AsyncResource):
     """A device on one serial port; an async context manager."""
 
     def __init__(self, name: str, port: str, *, baudrate: int = 115200, timeout: float = 1.0,
@@ -31,13 +30,8 @@ class SerialDevice:
         """Open the serial port."""
         await self._line.open()
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.open()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the port; safe to call more than once."""

@@ -19,11 +19,10 @@ import io
 import logging
 import os
 import threading
-from types import TracebackType
-from typing import Self
 
 import serial
 
+from plateline.drivers.lifecycle import DeviceLink
 from plateline.errors import (
     DeviceClosedError,
     DeviceConnectionError,
@@ -45,12 +44,13 @@ _CHUNK = 4096
 _THREAD_POLL = 0.05  # how long the reader thread blocks in one read of a URL port
 
 
-class AsyncSerialLine:
+class AsyncSerialLine(DeviceLink):
     """An open-able, close-able serial line with async reads and writes."""
 
     def __init__(self, name: str, url: str, *, baudrate: int = 115200, bytesize: int = 8,
                  parity: str = "N", stopbits: float = 1, write_timeout: float = 1.0,
                  max_buffer: int = 65536) -> None:
+        super().__init__()
         self.name = name
         self.url = url
         self.baudrate = baudrate
@@ -64,12 +64,9 @@ class AsyncSerialLine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._buf = bytearray()
         self._data = asyncio.Event()
-        self._lost = asyncio.Event()
-        self._error: DeviceError | None = None
         self._write_lock = asyncio.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -104,19 +101,11 @@ class AsyncSerialLine:
                                             name=f"serial {self.name}")
             self._thread.start()
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.open()
-        return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the port; safe to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Close the port."""
         self._fail(DeviceClosedError("line closed", device=self.name))
         port, self._port = self._port, None
         if port is None:
@@ -133,12 +122,7 @@ class AsyncSerialLine:
     @property
     def is_open(self) -> bool:
         """True while the port is open and not broken."""
-        return self._port is not None and self._error is None
-
-    async def wait_lost(self) -> BaseException | None:
-        """Return the reason once the line is broken or closed (for a supervisor)."""
-        await self._lost.wait()
-        return self._error
+        return self._port is not None and self._lost_error is None
 
     # -- I/O ---------------------------------------------------------------------
 
@@ -179,8 +163,8 @@ class AsyncSerialLine:
                     found = self._take(terminator, max_size)
                     if found is not None:
                         return found
-                    if self._error is not None:
-                        raise self._error
+                    if self._lost_error is not None:
+                        raise self._lost_error
                     self._data.clear()
                     await self._data.wait()
         except TimeoutError as err:
@@ -198,18 +182,18 @@ class AsyncSerialLine:
         dropped = len(self._buf)
         self._buf.clear()
         port = self._port
-        if port is not None and self._error is None:
+        if port is not None and self._lost_error is None:
             with contextlib.suppress(*_RESET_ERRORS):
                 port.reset_input_buffer()
-        if self._fd is not None and self._error is None:
+        if self._fd is not None and self._lost_error is None:
             dropped += self._drain_fd(self._fd)
         return dropped
 
     # -- internals ---------------------------------------------------------------
 
     def _usable(self) -> serial.SerialBase:
-        if self._error is not None:
-            raise self._error
+        if self._lost_error is not None:
+            raise self._lost_error
         if self._port is None:
             raise DeviceConnectionError("line not open", device=self.name)
         return self._port
@@ -238,12 +222,10 @@ class AsyncSerialLine:
         self._data.set()
 
     def _fail(self, err: DeviceError) -> None:
-        if self._error is None:
-            self._error = err
+        self._record_lost(err)
         if self._fd is not None and self._loop is not None:
             self._loop.remove_reader(self._fd)
         self._data.set()
-        self._lost.set()
 
     def _on_readable(self) -> None:
         assert self._fd is not None

@@ -20,22 +20,19 @@ any other reference is a filesystem path. Every problem is a
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from itertools import pairwise
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from plateline.drivers.mapfile import load_map_file
 from plateline.errors import ConfigError
 
 TagType = Literal["u16", "u32"]
 Access = Literal["r", "rw"]
 
 REGISTER_MAX = 65535
-BUILTIN_PREFIX = "builtin:"
 _SIZES: dict[str, int] = {"u16": 1, "u32": 2}
 _TAG_KEYS = frozenset({"address", "type", "access"})
 _RING_KEYS = frozenset({"write", "read", "base", "slots", "slot_size", "fields"})
@@ -134,25 +131,7 @@ class TagMap:
 
 def load_tag_map(ref: str) -> TagMap:
     """Load and validate a tag map: ``builtin:NAME`` or a filesystem path."""
-    if ref.startswith(BUILTIN_PREFIX):
-        name = ref[len(BUILTIN_PREFIX):]
-        pkg = resources.files("plateline.maps")
-        res = pkg / f"{name}.toml"
-        if not name or "/" in name or not res.is_file():
-            known = sorted(p.name[:-5] for p in pkg.iterdir() if p.name.endswith(".toml"))
-            raise ConfigError(f"unknown built-in tag map {ref!r}; known: "
-                              + ", ".join(BUILTIN_PREFIX + k for k in known))
-        text = res.read_text(encoding="utf-8")
-    else:
-        try:
-            text = Path(ref).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{ref}: cannot read tag map: {err}") from err
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{ref}: not valid TOML: {err}") from err
-    return parse_tag_map(data, source=ref)
+    return parse_tag_map(load_map_file(ref, "tag map"), source=ref)
 
 
 def parse_tag_map(data: Mapping[str, Any], *, source: str) -> TagMap:

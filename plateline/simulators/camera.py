@@ -21,13 +21,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 from aiohttp import web
 
 from plateline.contract import PLATE_TYPES
+from plateline.drivers.lifecycle import ClosedOnce
 from plateline.errors import DeviceClosedError
 from plateline.simulators import runner
 from plateline.simulators.render import (
@@ -60,7 +59,7 @@ class CameraCounters:
     render_ms_max: float = 0.0
 
 
-class CameraSim:
+class CameraSim(ClosedOnce):
     """An HTTP snapshot camera answering from ``view()`` (async context manager)."""
 
     def __init__(
@@ -95,7 +94,6 @@ class CameraSim:
         self._runner: web.AppRunner | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closing = asyncio.Event()
-        self._closed = False
         self._url: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -140,11 +138,8 @@ class CameraSim:
             host = f"[{host}]"
         self._url = f"http://{host}:{port}/snapshot"
 
-    async def aclose(self) -> None:
-        """Stop serving; requests held by a fault are answered at once. Safe twice."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Stop serving; requests held by a fault are answered at once."""
         self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -154,17 +149,8 @@ class CameraSim:
             self._executor = None
         self._url = None
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def stats(self) -> dict[str, float | int]:
         return asdict(self.counters)

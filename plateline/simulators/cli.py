@@ -9,13 +9,11 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from plateline.errors import ConfigError
-from plateline.simulators._aio import cancel_and_wait
+from plateline.simulators import runner
 from plateline.simulators.conveyor import PlcConfig
 from plateline.simulators.demo_data import (
     DEMO_ORDERS,
@@ -103,32 +101,11 @@ async def run_sim(args: argparse.Namespace) -> int:
         truth_path=args.truth, endpoints_path=args.endpoints, order_files=order_files,
         plc_config=PlcConfig(first_event_no=args.first_event_no), pack_port=args.pack_port,
         pack_pki=args.pack_pki, pack_trust=args.pack_trust or ())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    try:
-        async with line:
-            print(json.dumps(line.endpoints_document(), indent=2, ensure_ascii=False), flush=True)
-            announcer = asyncio.create_task(_announce_done(line))
-            try:
-                await stop.wait()
-            finally:
-                await cancel_and_wait(announcer)
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    async with runner.stop_on_sigterm() as stop, line:
+        print(json.dumps(line.endpoints_document(), indent=2, ensure_ascii=False), flush=True)
+        await runner.wait_for_stop(stop, asyncio.create_task(_announce_done(line)))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_arg_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        logging.getLogger("asyncua").setLevel(logging.WARNING)
-    try:
-        return asyncio.run(run_sim(args))
-    except KeyboardInterrupt:
-        return 0
-    except (ConfigError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return runner.run_command(build_arg_parser().parse_args(argv), run_sim)

@@ -17,19 +17,19 @@ import asyncio
 import json
 import logging
 import random
-import signal
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from asyncua import Server
 
 from plateline.contract import PackMLState
-from plateline.errors import ConfigError
+from plateline.drivers.lifecycle import ClosedOnce
 from plateline.pki import ensure_certificate
+from plateline.simulators import runner
 from plateline.simulators._aio import cancel_and_wait
 from plateline.simulators.packer_machine import (
     NAMESPACE,
@@ -58,7 +58,7 @@ DEFAULT_USERS: Mapping[str, str] = {"line": "line-secret", "viewer": "viewer-sec
 SERVER_CERT, SERVER_KEY = "packer-server.der", "packer-server-key.pem"
 
 
-class PackerSim:
+class PackerSim(ClosedOnce):
     """The simulated packer; an async context manager. ``port=0`` picks a free port.
 
     ``trust`` lists client certificate files or folders (re-read at every session).
@@ -88,7 +88,6 @@ class PackerSim:
         self._tasks: list[asyncio.Task[Any]] = []
         self._faults: set[asyncio.Task[Any]] = set()
         self._serving = asyncio.Event()
-        self._closed = False
         self.restarts = 0
         #: Fault hook: the program stops scanning (heartbeat stands, commands are not taken).
         self.scan_stalled = False
@@ -102,18 +101,11 @@ class PackerSim:
         self.machine.power_on()
         await self._serve(server)
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.start()
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop serving; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Stop serving."""
         for task in list(self._faults):
             await cancel_and_wait(task)
         await self._stop_serving()
@@ -287,23 +279,14 @@ async def run(args: argparse.Namespace) -> int:
     for path in trust:
         if not path.suffix:
             path.mkdir(parents=True, exist_ok=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    try:
-        async with PackerSim(host=args.host, port=args.port, users=users, trust=trust,
-                             pki_dir=args.pki_dir) as sim:
-            print(json.dumps(sim.endpoints_document(), indent=2), flush=True)
-            feeder = None
-            if args.pack_every > 0:
-                feeder = asyncio.create_task(_pack_now_and_then(sim, args.pack_every,
-                                                                args.bad_every))
-            try:
-                await stop.wait()
-            finally:
-                await cancel_and_wait(feeder)
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    async with runner.stop_on_sigterm() as stop, PackerSim(
+            host=args.host, port=args.port, users=users, trust=trust,
+            pki_dir=args.pki_dir) as sim:
+        print(json.dumps(sim.endpoints_document(), indent=2), flush=True)
+        feeder = None
+        if args.pack_every > 0:
+            feeder = asyncio.create_task(_pack_now_and_then(sim, args.pack_every, args.bad_every))
+        await runner.wait_for_stop(stop, feeder)
     return 0
 
 
@@ -327,18 +310,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_arg_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        logging.getLogger("asyncua").setLevel(logging.WARNING)
-    try:
-        return asyncio.run(run(args))
-    except KeyboardInterrupt:
-        return 0
-    except (ConfigError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return runner.run_command(build_arg_parser().parse_args(argv), run)
 
 
 if __name__ == "__main__":

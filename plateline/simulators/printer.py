@@ -23,9 +23,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
+from plateline.drivers.lifecycle import ClosedOnce
 from plateline.drivers.zpl import ParsedLabel, format_host_status, parse_label
 from plateline.errors import ProtocolError
 from plateline.simulators import runner
@@ -102,7 +102,7 @@ class PrinterCounters:
     overflows: int = 0  # formats dropped as too long
 
 
-class PrinterSim:
+class PrinterSim(ClosedOnce):
     """A ZPL printer on a pty (async context manager)."""
 
     def __init__(
@@ -137,27 +137,18 @@ class PrinterSim:
         self._answers: asyncio.Queue[None] = asyncio.Queue()
         self._formats: asyncio.Queue[bytes] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self._closed = False
         self.port = PtyPort(name, link=link, on_data=self._on_data, baud=baud, pace=pace)
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.port.open()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._answer_status(), name=f"{self.name}-status"),
                        loop.create_task(self._print_formats(), name=f"{self.name}-print")]
-        return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop and close the port. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Stop and close the port."""
         for task in self._tasks:
             task.cancel()
         if self._tasks:

@@ -18,9 +18,8 @@ import termios
 import tty
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
+from plateline.drivers.lifecycle import ClosedOnce
 from plateline.errors import DeviceClosedError, DeviceConnectionError
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 _READ_SIZE = 4096
 
 
-class PtyPort:
+class PtyPort(ClosedOnce):
     """One simulated serial port on a pseudo-terminal (async context manager).
 
     Bytes the client writes arrive either through ``on_data`` (called in the event
@@ -60,7 +59,6 @@ class PtyPort:
         self._path: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._write_lock = asyncio.Lock()
-        self._closed = False
         self._linked = False
         #: bytes received from / sent to the client, and bytes dropped because the
         #: client did not read them within ``write_timeout``.
@@ -107,11 +105,8 @@ class PtyPort:
             os.close(slave)
             raise
 
-    async def aclose(self) -> None:
-        """Stop reading, remove the link and close the pty. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Stop reading, remove the link and close the pty."""
         master, slave = self._master, self._slave
         if master is not None and self._loop is not None:
             self._loop.remove_reader(master)
@@ -127,17 +122,8 @@ class PtyPort:
                     os.close(fd)
         self._queue.put_nowait(None)
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- data in -----------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 A simulator's ``main`` builds its parser with :func:`simulator_parser` (plus
 :func:`add_pty_arguments` for a serial device), adds its own options and hands
 its ``_run`` to :func:`run_main`; ``_run`` builds the simulator and awaits
-:func:`serve_until_stopped`.
+:func:`serve_until_stopped`. The commands that run a whole server until SIGTERM (the
+line, the packer) use :func:`run_command`, :func:`stop_on_sigterm` and :func:`wait_for_stop`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
+
+from plateline.errors import ConfigError
+from plateline.simulators._aio import cancel_and_wait
 
 if TYPE_CHECKING:
     from plateline.simulators.pty import PtyPort
@@ -82,3 +87,40 @@ def run_main(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
         asyncio.run(run(args))
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def run_command(args: argparse.Namespace,
+                run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
+    """Set up logging (``args.verbose``) and return the exit code of ``run(args)``: 0 on
+    Ctrl-C, 2 with a one-line error for a bad configuration or a port that cannot be had."""
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("asyncua").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(run(args))
+    except KeyboardInterrupt:
+        return 0
+    except (ConfigError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+@asynccontextmanager
+async def stop_on_sigterm() -> AsyncIterator[asyncio.Event]:
+    """An event that SIGTERM sets while the block runs (Ctrl-C stays KeyboardInterrupt)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        yield stop
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def wait_for_stop(stop: asyncio.Event, helper: asyncio.Task[Any] | None = None) -> None:
+    """Wait until ``stop`` is set, then cancel ``helper`` (if any) and wait for it to end."""
+    try:
+        await stop.wait()
+    finally:
+        await cancel_and_wait(helper)

@@ -19,9 +19,9 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
+from plateline.drivers.lifecycle import ClosedOnce
 from plateline.drivers.scale_mtsics import format_weight
 from plateline.simulators import runner
 from plateline.simulators.pty import LineSplitter, PtyPort
@@ -60,7 +60,7 @@ class ScaleCounters:
     silent: int = 0  # answers withheld by the silent fault
 
 
-class ScaleSim:
+class ScaleSim(ClosedOnce):
     """An MT-SICS scale on a pty answering from ``view()`` (async context manager)."""
 
     def __init__(
@@ -101,26 +101,17 @@ class ScaleSim:
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._current: asyncio.Task[None] | None = None
-        self._closed = False
         self.port = PtyPort(name, link=link, on_data=self._on_data, baud=baud, pace=pace)
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.port.open()
         self._worker = asyncio.get_running_loop().create_task(
             self._work(), name=f"{self.name}-commands")
-        return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop executing commands and close the port. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Stop executing commands and close the port."""
         for task in (self._current, self._worker):
             if task is not None:
                 task.cancel()

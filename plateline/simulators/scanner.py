@@ -16,9 +16,9 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
+from plateline.drivers.lifecycle import ClosedOnce
 from plateline.simulators import runner
 from plateline.simulators.pty import LineSplitter, PtyPort
 from plateline.simulators.views import ScanView
@@ -43,7 +43,7 @@ class ScannerCounters:
     faulted: int = 0  # answers withheld or garbled by a fault
 
 
-class ScannerSim:
+class ScannerSim(ClosedOnce):
     """A code reader on a pty, answering from ``view()`` (async context manager)."""
 
     def __init__(
@@ -73,28 +73,15 @@ class ScannerSim:
         self._lines = LineSplitter(b"\r\n", max_line=64)
         self._read_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-        self._closed = False
         self.port = PtyPort(name, link=link, on_data=self._on_data, baud=baud, pace=pace)
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self) -> None:
         await self.port.open()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """End any read in progress and close the port. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """End any read in progress and close the port."""
         task = self._read_task
         if task is not None:
             task.cancel()

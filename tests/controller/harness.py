@@ -280,6 +280,16 @@ async def controller(dev: Devices, sessions: sessionmaker[Session], tag_map: Tag
         yield await stack.enter_async_context(line)
 
 
+@contextlib.asynccontextmanager
+async def started_line(dev: Devices, sessions: sessionmaker[Session], tag_map: TagMap,
+                       recipes: dict[str, Recipe],
+                       settings: ControllerSettings | None = None) -> AsyncIterator[LineController]:
+    """:func:`controller` on ``dev``, reset and started (:func:`start_line`)."""
+    async with controller(dev, sessions, tag_map, recipes, settings) as line:
+        await start_line(line, dev)
+        yield line
+
+
 async def start_line(line: LineController, dev: Devices) -> None:
     """Reset and Start the line from Stopped (waits for the PLC to see our heartbeat)."""
     await line.wait_for_state(PackMLState.STOPPED, timeout=5)

@@ -19,14 +19,13 @@ from .harness import (
     add_order,
     all_acknowledged,
     at_camera,
-    controller,
     devices,
     enter,
     fast_settings,
     item_rows,
     open_item,
     results_of,
-    start_line,
+    started_line,
     to_gate,
     wait_until,
 )
@@ -46,8 +45,7 @@ async def line(dev: Devices, sessions: sessionmaker[Session], conv_map: TagMap,
     add_order(sessions, "DOC-000001", product="licence-doc", plate_no=None, plate_type=None,
               plate_count=0)
     settings = fast_settings(frames_dir=tmp_path / "frames")
-    async with controller(dev, sessions, conv_map, recipes, settings) as line:
-        await start_line(line, dev)
+    async with started_line(dev, sessions, conv_map, recipes, settings) as line:
         yield line
 
 
@@ -199,8 +197,7 @@ async def test_the_window_rule(dev: Devices, sessions: sessionmaker[Session], co
     """A trigger that cannot be sent while the tray is in view is not sent."""
     add_order(sessions, "ORDER-001")
     settings = fast_settings(field_of_view_mm=0.001)  # a window of a few microseconds
-    async with controller(dev, sessions, conv_map, recipes, settings) as line:
-        await start_line(line, dev)
+    async with started_line(dev, sessions, conv_map, recipes, settings) as line:
         triggers = dev.scan.sim.counters.triggers
         grabs = len(dev.cam.grabs)
         await enter(line, dev, 1, "ORDER-001")

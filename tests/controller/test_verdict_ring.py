@@ -33,7 +33,7 @@ from .harness import (
     enter,
     fast_settings,
     item_rows,
-    start_line,
+    started_line,
     to_gate,
     wait_until,
 )
@@ -42,8 +42,7 @@ from .harness import (
 async def test_at_most_eight_outstanding_and_a_stall_alarm(
         sessions: sessionmaker[Session], conv_map: TagMap, recipes: dict[str, Recipe]) -> None:
     settings = fast_settings(verdict_stall_alarm_s=0.2)
-    async with devices() as dev, controller(dev, sessions, conv_map, recipes, settings) as line:
-        await start_line(line, dev)
+    async with devices() as dev, started_line(dev, sessions, conv_map, recipes, settings) as line:
         dev.plc.plc.verdicts_stalled = True  # the PLC stops taking verdicts
         for tray in range(1, 11):
             await enter(line, dev, tray, None)  # NOREAD: rejected at once
@@ -58,8 +57,7 @@ async def test_at_most_eight_outstanding_and_a_stall_alarm(
 async def test_a_bad_slot_is_written_again(sessions: sessionmaker[Session], conv_map: TagMap,
                                            recipes: dict[str, Recipe]) -> None:
     settings = fast_settings(verdict_stall_alarm_s=0.2)
-    async with devices() as dev, controller(dev, sessions, conv_map, recipes, settings) as line:
-        await start_line(line, dev)
+    async with devices() as dev, started_line(dev, sessions, conv_map, recipes, settings) as line:
         dev.plc.plc.verdicts_stalled = True
         await enter(line, dev, 1, None)
         await wait_until(lambda: dev.plc.register(VD_WRITE) == 1, what="verdict written")
@@ -76,8 +74,7 @@ async def test_a_planned_verdict_is_written_after_a_restart(
         sessions: sessionmaker[Session], conv_map: TagMap, recipes: dict[str, Recipe]) -> None:
     add_order(sessions, "ORDER-001")
     async with devices() as dev:
-        async with controller(dev, sessions, conv_map, recipes) as line:
-            await start_line(line, dev)
+        async with started_line(dev, sessions, conv_map, recipes) as line:
             await enter(line, dev, 1, None)
             await wait_until(lambda: dev.plc.register(VD_READ) == 1, what="verdict 0 taken")
             await all_acknowledged(dev)
@@ -122,8 +119,7 @@ async def test_a_database_fault_holds_the_line_and_loses_nothing(
     add_order(sessions, "ORDER-002")
     flaky = FlakySessions(sessions)
     async with devices() as dev, \
-            controller(dev, flaky, conv_map, recipes) as line:  # type: ignore[arg-type]
-        await start_line(line, dev)
+            started_line(dev, flaky, conv_map, recipes) as line:  # type: ignore[arg-type]
         await enter(line, dev, 1, "ORDER-001")
         flaky.broken = True
         dev.scan.tray = 2

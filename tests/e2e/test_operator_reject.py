@@ -16,12 +16,12 @@ from controller.harness import (
     add_order,
     all_acknowledged,
     at_camera,
-    controller,
     devices,
     enter,
     fast_settings,
     item_rows,
     open_item,
+    started_line,
     taken_by_plc,
     to_gate,
     wait_until,
@@ -43,12 +43,9 @@ async def dev() -> AsyncIterator[Devices]:
 @pytest.fixture
 async def line(dev: Devices, sessions: sessionmaker[Session], conv_map: TagMap,  # noqa: F811
                recipes: dict[str, Recipe], tmp_path: Path) -> AsyncIterator[LineController]:  # noqa: F811
-    from controller.harness import start_line
-
     add_order(sessions, *(f"ORDER-00{n}" for n in range(1, 6)))
-    async with controller(dev, sessions, conv_map, recipes,
-                          fast_settings(frames_dir=tmp_path / "frames")) as line:
-        await start_line(line, dev)
+    settings = fast_settings(frames_dir=tmp_path / "frames")
+    async with started_line(dev, sessions, conv_map, recipes, settings) as line:
         yield line
 
 

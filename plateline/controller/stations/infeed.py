@@ -18,16 +18,15 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 from plateline.contract import EventType, Reason
 from plateline.controller.journal import Journal
 from plateline.controller.model import CheckResult
 from plateline.controller.ports import CodeReader
+from plateline.controller.stations.queued import Job
 from plateline.controller.tracking import TrackedItem
 from plateline.errors import DeviceError
 from plateline.recipes import Recipe
-from plateline.records.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +35,7 @@ HANDOVER_S = 0.02
 
 
 @dataclass(eq=False)
-class _Job:
-    item: TrackedItem
-    deadline: float
-    future: asyncio.Future[CheckResult]
-    started_at: datetime
+class _Job(Job):
     barcode: str | None = None
 
 
@@ -63,10 +58,10 @@ class InfeedStation:
         self._binds: asyncio.Queue[_Job] = asyncio.Queue()
 
     def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
-        future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
-        self._scans.append(_Job(item, deadline, future, utcnow()))
+        job = _Job.new(item, deadline)
+        self._scans.append(job)
         self._scan_queued.set()
-        return future
+        return job.future
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -87,7 +82,8 @@ class InfeedStation:
             try:
                 problem = await self._scan(job)
             except Exception as err:  # noqa: BLE001 - handed to the item's check: NOREAD
-                job.future.set_exception(err)
+                if not job.future.done():  # cancelled meanwhile: nobody waits for it
+                    job.future.set_exception(err)
                 continue
             if job.future.done():
                 continue

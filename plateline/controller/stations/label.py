@@ -17,33 +17,22 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from plateline.contract import EventType, Reason, first_reason
 from plateline.controller.journal import Journal
 from plateline.controller.model import CheckResult
 from plateline.controller.ports import CodeReader, LabelPrinter
-from plateline.controller.tracking import TrackedItem
+from plateline.controller.stations.queued import Job, QueuedStation
 from plateline.drivers.printer_zpl import PrinterFault
 from plateline.drivers.zpl import WaybillLabel
 from plateline.errors import DeviceError
 from plateline.recipes import Recipe
-from plateline.records.models import utcnow
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(eq=False)
-class _Job:
-    item: TrackedItem
-    deadline: float
-    future: asyncio.Future[CheckResult]
-    started_at: datetime
-
-
-class LabelStation:
+class LabelStation(QueuedStation):
     """The LABEL check: PRINTER_FAULT, LABEL_VERIFY_FAIL.
 
     ``before`` names the stations whose results must all be in, and passed, for a
@@ -58,6 +47,7 @@ class LabelStation:
                  recipes: Mapping[str, Recipe], *, before: Sequence[str],
                  printer_timeout_s: float = 1.0, scan_timeout_s: float = 0.5,
                  scan_grace_s: float = 0.1, verify_delay_s: float = 0.0) -> None:
+        super().__init__()
         self.printer = printer
         self.reader = reader
         self.journal = journal
@@ -67,26 +57,9 @@ class LabelStation:
         self.scan_timeout_s = scan_timeout_s
         self.scan_grace_s = scan_grace_s
         self.verify_delay_s = verify_delay_s
-        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
-
-    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
-        future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
-        self._jobs.put_nowait(_Job(item, deadline, future, utcnow()))
-        return future
 
     async def run(self) -> None:
-        while True:
-            job = await self._jobs.get()
-            if job.future.done():
-                continue
-            try:
-                result = await self._check(job)
-            except Exception as err:  # noqa: BLE001 - handed to the item's check
-                if not job.future.done():
-                    job.future.set_exception(err)
-                continue
-            if not job.future.done():
-                job.future.set_result(result)
+        await self._run_in_turn()
 
     async def start_problem(self) -> str | None:
         """Why the line must not start because of the printer (a start check), or None."""
@@ -100,7 +73,7 @@ class LabelStation:
 
     # -- one tray --------------------------------------------------------------------
 
-    async def _check(self, job: _Job) -> CheckResult:
+    async def _check(self, job: Job) -> CheckResult:
         item = job.item
         log.debug("%s: label job starts %.0f ms before the window closes", item.label(),
                   (job.deadline - time.monotonic()) * 1000)
@@ -146,7 +119,7 @@ class LabelStation:
             return CheckResult.failed(Reason.LABEL_VERIFY_FAIL, data, started_at=job.started_at)
         return CheckResult.passed(data, started_at=job.started_at)
 
-    async def _earlier_failure(self, job: _Job) -> Reason | None:
+    async def _earlier_failure(self, job: Job) -> Reason | None:
         """The first failure of the stations before LABEL, waiting for them within the
         tray's window; TRACKING_ERROR stands for one that is still undecided."""
         item = job.item
@@ -170,7 +143,7 @@ class LabelStation:
             reasons.append(item.verdict.reason)
         return first_reason(reasons) if reasons else None
 
-    async def _verify(self, job: _Job) -> tuple[str | None, str | None]:
+    async def _verify(self, job: Job) -> tuple[str | None, str | None]:
         """Trigger S2 while the tray is in view: (data read, problem).
 
         The printer does not say when the label is on the tray: a trigger that read

@@ -10,18 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from plateline.contract import EventType, Reason
 from plateline.controller.model import CheckResult
 from plateline.controller.ports import Camera, PlateVerifier
-from plateline.controller.tracking import TrackedItem
+from plateline.controller.stations.queued import Job, QueuedStation
 from plateline.errors import DeviceError, VisionError
-from plateline.records.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +27,7 @@ VISION_REASONS = frozenset({Reason.VISION_FAULT, Reason.PLATE_COUNT, Reason.PLAT
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
-@dataclass(eq=False)
-class _Job:
-    item: TrackedItem
-    deadline: float
-    future: asyncio.Future[CheckResult]
-    started_at: datetime
-
-
-class VisionStation:
+class VisionStation(QueuedStation):
     """The VISION check: VISION_FAULT, PLATE_COUNT, PLATE_MISMATCH, PLATE_TYPE.
 
     ``order_station`` is the station whose result carries the order (INFEED).
@@ -51,30 +39,19 @@ class VisionStation:
 
     def __init__(self, camera: Camera, verifier: PlateVerifier, *, frames_dir: Path | None,
                  verify_timeout_s: float = 10.0, order_station: str = "INFEED") -> None:
+        super().__init__()
         self.camera = camera
         self.verifier = verifier
         self.frames_dir = frames_dir
         self.verify_timeout_s = verify_timeout_s
         self.order_station = order_station
-        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
-
-    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
-        future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
-        self._jobs.put_nowait(_Job(item, deadline, future, utcnow()))
-        return future
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            while True:
-                job = await self._jobs.get()
-                if job.future.done():
-                    continue
-                # Each tray's grab starts at once: a camera that hangs on one tray must
-                # not close the next tray's window (the driver serializes if it must).
-                task = tg.create_task(self._finish(job), name=f"VISION {job.item.key}")
-                job.future.add_done_callback(_cancel_with(task))
+        # Each tray's grab starts at once: a camera that hangs on one tray must
+        # not close the next tray's window (the driver serializes if it must).
+        await self._run_at_once()
 
-    async def _grab(self, job: _Job) -> tuple[bytes | None, str]:
+    async def _grab(self, job: Job) -> tuple[bytes | None, str]:
         late = time.monotonic() - job.deadline
         if late >= 0:
             return None, f"window closed {late * 1000:.0f} ms before the grab"
@@ -83,21 +60,14 @@ class VisionStation:
         except DeviceError as err:
             return None, f"{self.camera.name}: {err}"
 
-    async def _finish(self, job: _Job) -> None:
+    async def _check(self, job: Job) -> CheckResult:
         try:
-            try:
-                frame, problem = await self._grab(job)
-            except Exception as err:  # noqa: BLE001 - a broken grab is no frame
-                frame, problem = None, f"{self.camera.name}: {type(err).__name__}: {err}"
-            result = await self._verify(job, frame, problem)
-        except Exception as err:  # noqa: BLE001 - handed to the item's check: VISION_FAULT
-            if not job.future.done():
-                job.future.set_exception(err)
-            return
-        if not job.future.done():
-            job.future.set_result(result)
+            frame, problem = await self._grab(job)
+        except Exception as err:  # noqa: BLE001 - a broken grab is no frame
+            frame, problem = None, f"{self.camera.name}: {type(err).__name__}: {err}"
+        return await self._verify(job, frame, problem)
 
-    async def _verify(self, job: _Job, frame: bytes | None, problem: str) -> CheckResult:
+    async def _verify(self, job: Job, frame: bytes | None, problem: str) -> CheckResult:
         item = job.item
         await item.stored.wait()
         data: dict[str, Any] = {"camera": self.camera.name, "plates": []}
@@ -135,16 +105,6 @@ class VisionStation:
             return CheckResult.passed(data, started_at=job.started_at)
         reason = decision.reason if decision.reason in VISION_REASONS else Reason.VISION_FAULT
         return CheckResult.failed(reason, data, started_at=job.started_at)
-
-
-def _cancel_with(task: asyncio.Task[None]) -> Callable[[asyncio.Future[CheckResult]], None]:
-    """A done-callback that cancels ``task`` when the check's future is cancelled."""
-
-    def callback(future: asyncio.Future[CheckResult]) -> None:
-        if future.cancelled():
-            task.cancel()
-
-    return callback
 
 
 def _plate_record(plate: Any) -> dict[str, Any]:

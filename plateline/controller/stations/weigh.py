@@ -21,18 +21,16 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from plateline.contract import EventType, Reason
 from plateline.controller.model import CheckResult
 from plateline.controller.ports import Scale
-from plateline.controller.stations.vision import _cancel_with
+from plateline.controller.stations.queued import Job, QueuedStation
 from plateline.controller.tracking import TrackedItem
 from plateline.drivers.scale_mtsics import ScaleBusy, Weight
 from plateline.errors import DeviceError, DeviceTimeoutError
 from plateline.recipes import Recipe
-from plateline.records.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +46,6 @@ def rest_window_end(deadline: float, now: float, *, field_of_view_mm: float,
     return deadline + (rest_mm / field_of_view_mm - 1.0) * (deadline - now)
 
 
-@dataclass(eq=False)
-class _Job:
-    item: TrackedItem
-    deadline: float
-    future: asyncio.Future[CheckResult]
-    started_at: datetime
-
-
 @dataclass
 class _Reading:
     weight: Weight | None = None  # the weight taken
@@ -64,7 +54,7 @@ class _Reading:
     problem: str = ""
 
 
-class WeighStation:
+class WeighStation(QueuedStation):
     """The WEIGH check: SCALE_FAULT, WEIGHT_OUT_OF_RANGE."""
 
     name = "WEIGH"
@@ -77,6 +67,7 @@ class WeighStation:
                  order_station: str = "INFEED") -> None:
         if rest_mm <= 0 or field_of_view_mm <= 0:
             raise ValueError("rest_mm and field_of_view_mm must be positive")
+        super().__init__()
         self.scale = scale
         self.recipes = recipes
         self.field_of_view_mm = field_of_view_mm
@@ -84,33 +75,11 @@ class WeighStation:
         self.read_timeout_s = read_timeout_s
         self.retry_s = retry_s
         self.order_station = order_station
-        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
-
-    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
-        future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
-        self._jobs.put_nowait(_Job(item, deadline, future, utcnow()))
-        return future
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            while True:
-                job = await self._jobs.get()
-                if job.future.done():
-                    continue
-                task = tg.create_task(self._finish(job), name=f"WEIGH {job.item.key}")
-                job.future.add_done_callback(_cancel_with(task))
+        await self._run_at_once()
 
-    async def _finish(self, job: _Job) -> None:
-        try:
-            result = await self._check(job)
-        except Exception as err:  # noqa: BLE001 - handed to the item's check: SCALE_FAULT
-            if not job.future.done():
-                job.future.set_exception(err)
-            return
-        if not job.future.done():
-            job.future.set_result(result)
-
-    async def _check(self, job: _Job) -> CheckResult:
+    async def _check(self, job: Job) -> CheckResult:
         end = rest_window_end(job.deadline, time.monotonic(),
                               field_of_view_mm=self.field_of_view_mm, rest_mm=self.rest_mm)
         item = job.item
