@@ -42,10 +42,13 @@ _MATERIALS: dict[str, tuple[tuple[float, float, float], ...]] = {
     "ebike": ((238, 244, 244), (60, 112, 0)),
 }
 #: White light (grey levels) that leaves about a third of the ink contrast.
-WASH_LIMIT: dict[str, float] = {"yellow": 170.0, "yellow_green": 170.0, "ebike": 70.0,
+WASH_LIMIT: dict[str, float] = {"yellow": 170.0, "yellow_green": 170.0, "ebike": 170.0,
                                 "blue": 160.0, "black": 150.0}
 #: Coloured ink on a light background: glare is measured on the strokes.
 ON_STROKES = frozenset({"ebike"})
+#: Plates whose light background is no evidence of glare (the white top of the green
+#: gradient clips under a mere sheen): glare counts there only where strokes faded.
+FADING_ONLY = frozenset({"green"})
 #: Light-background plates: the share of the background's headroom to full scale
 #: that glare must fill to count.
 ROOM_SHARE = 0.8
@@ -53,7 +56,7 @@ ROOM_SHARE = 0.8
 MAX_WASHED_SHARE = 0.03
 #: Share of a cell that may be washed when the glyph was judged on its visible part
 #: only (the masked comparison); beyond it the position is a VISION_FAULT.
-MAX_MASKED_SHARE = 1.0
+MAX_MASKED_SHARE = 0.25
 #: Share of its darkness a stroke centre must lose to count as washed.
 FADED = 0.65
 #: Ink strength (of the plate's strongest) that still counts as a stroke.
@@ -118,7 +121,8 @@ def _by_background(f: np.ndarray, plate_type: str, strength: np.ndarray) -> np.n
     if plate_type in WASH_LIMIT:  # light ink on a dark background
         return cv2.dilate(s, _REACH) > WASH_LIMIT[plate_type]
     room = np.maximum(255.0 - level, 1.0)
-    bright = ((s > ROOM_SHARE * room) & (room > 10.0)).astype(np.uint8)
+    bright = ((s > ROOM_SHARE * room) & (room > 10.0)
+              & (plate_type not in FADING_ONLY)).astype(np.uint8)
     bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
     return cv2.dilate((bright | _faded(w, strength > STROKE_INK, level)).astype(np.uint8),
                       _REACH).astype(bool)

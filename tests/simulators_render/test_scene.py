@@ -21,7 +21,9 @@ from plateline.simulators.render import (
     render_jpeg,
     warm_up,
 )
+from plateline.simulators.render import scene as scene_module
 from plateline.simulators.render.placement import separated
+from plateline.simulators.render.scene import GLARE_STRENGTH
 
 PAIR = (PlateSpec("粤B12345", "yellow"), PlateSpec("粤B12345", "yellow", rows=2))
 TICKET = TicketSpec("ORD-20261126-0001")
@@ -149,9 +151,25 @@ def test_presets_grow_harsher() -> None:
 
 def test_harsh_frames_sometimes_have_glare() -> None:
     glare = Distortion(glare_probability=1.0)
-    plain = render_frame(scene(12, Distortion.none()))
-    shiny = render_frame(scene(12, glare))
-    assert (shiny.min(axis=2) == 255).sum() > (plain.min(axis=2) == 255).sum() + 50
+    plain = render_frame(scene(12, Distortion.none())).astype(np.int16)
+    shiny = render_frame(scene(12, glare)).astype(np.int16)
+    added = (shiny - plain).min(axis=2)
+    assert (added > 20).sum() > 500  # a spot of white light on the plates
+    assert added.max() <= round(255 * GLARE_STRENGTH[1]) + 1
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8, 12])
+def test_glare_brightens_but_never_washes_ink_out(monkeypatch: pytest.MonkeyPatch,
+                                                  seed: int) -> None:
+    """Diffuse light (camera.md): even the strongest spot leaves dark ink dark."""
+    monkeypatch.setattr(scene_module, "GLARE_STRENGTH", (GLARE_STRENGTH[1],) * 2)
+    plates = (PlateSpec("京A88888", "white"),)
+    plain = render_frame(TrayScene(plates, None, seed, Distortion.none()))
+    shiny = render_frame(TrayScene(plates, None, seed, Distortion(glare_probability=1.0)))
+    ink = plain.max(axis=2) < 60
+    lit = (shiny.astype(np.int16) - plain).min(axis=2) > 60
+    assert (ink & lit).sum() > 50  # the spot lies on characters
+    assert shiny[ink & lit].max() < 200  # ... and they keep most of their contrast
 
 
 def test_bad_scenes_are_refused() -> None:

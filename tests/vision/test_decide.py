@@ -172,6 +172,37 @@ def test_glare_on_any_position_is_a_vision_fault(share: float) -> None:
     assert d.reason is Reason.VISION_FAULT and "glare" in d.detail
 
 
+@pytest.mark.parametrize("share", [0.05, 0.25])
+def test_glared_position_verified_on_its_visible_part(share: float) -> None:
+    glare = np.zeros(7, np.float32)
+    glare[4] = share
+    masked = glare > 0
+    p = PlateReading("粤B12345", "blue", 0.9, confident("粤B12345"), QUAD, glare=glare,
+                     masked=masked)
+    assert verify(FrameReading([p]), Expectation("粤B12345", "blue", 1), min_confidence=0.6).ok
+    d = verify(FrameReading([p]), Expectation("粤B12B45", "blue", 1), min_confidence=0.6)
+    assert d.reason is Reason.PLATE_MISMATCH
+
+
+@pytest.mark.parametrize("share", [0.26, 0.5, 1.0])
+def test_mostly_washed_position_is_a_fault_even_if_masked(share: float) -> None:
+    glare = np.array([0, 0, 0, 0, share, 0, 0], np.float32)
+    p = PlateReading("粤B12345", "blue", 0.9, confident("粤B12345"), QUAD, glare=glare,
+                     masked=glare > 0)
+    d = verify(FrameReading([p]), Expectation("粤B12345", "blue", 1), min_confidence=0.6)
+    assert d.reason is Reason.VISION_FAULT and "glare" in d.detail
+
+
+def test_masked_position_without_a_winner_is_a_vision_fault() -> None:
+    glare = np.array([0, 0, 0, 0, 0.3, 0, 0], np.float32)
+    scores = confident("粤B12345")
+    scores[4, GLYPH_INDEX["B"]] = 0.9  # the visible part fits 3 and B alike
+    p = PlateReading("粤B12345", "blue", 0.9, scores, QUAD, glare=glare, masked=glare > 0)
+    for text in ("粤B12345", "粤B12B45"):
+        d = verify(FrameReading([p]), Expectation(text, "blue", 1), min_confidence=0.6)
+        assert d.reason is Reason.VISION_FAULT
+
+
 def test_little_glare_is_tolerated() -> None:
     glare = np.full(7, 0.01, np.float32)
     p = PlateReading("粤B12345", "blue", 0.9, confident("粤B12345"), QUAD, glare=glare)
