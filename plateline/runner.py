@@ -25,7 +25,6 @@ from plateline.config import (
 from plateline.contract import PackMLCommand, PackMLState
 from plateline.controller.journal import Journal
 from plateline.controller.line import LineController, StationFactory
-from plateline.controller.loop_watch import LoopWatch
 from plateline.controller.operations import reset_and_start
 from plateline.controller.recipe_changeover import ChangeoverRefused, RecipeChangeover
 from plateline.controller.settings import ControllerSettings
@@ -39,6 +38,7 @@ from plateline.drivers.supervisor import LinkSupervisor, entered
 from plateline.drivers.tagmap import load_tag_map
 from plateline.drivers.zpl import PrinterStatus, WaybillLabel
 from plateline.errors import PlatelineError
+from plateline.loop_watch import LoopWatch
 from plateline.recipes import Recipe, load_recipes
 from plateline.records.db import make_engine, make_sessionmaker
 

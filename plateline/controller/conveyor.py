@@ -85,6 +85,7 @@ class ConveyorLink:
         self._hb_changed_at: float | None = None
         self._plc_alive = False
         self._speeds: deque[tuple[float, int]] = deque()
+        self._last_running_speed: int | None = None
         self._cmd_lock = asyncio.Lock()
         self._observers: list[Observer] = []
         self._heartbeat = 0
@@ -160,6 +161,14 @@ class ConveyorLink:
             best = before if best is None else max(best, before)
         return best
 
+    def window_speed(self, since: float) -> int | None:
+        """The belt speed a station window opened at ``since`` is taken at: the highest
+        SPEED_ACT read since, or, when every read said stopped, the last speed the belt
+        ran at (an event proves the belt moves: it started between two status reads
+        after a stop); None when the belt was never seen running."""
+        speed = self.max_speed_since(since)
+        return speed if speed else self._last_running_speed
+
     async def send_command(self, cmd: PackMLCommand) -> CmdResult:
         """Send a PackML command: CMD and CMD_SEQ in one write, wait for CMD_ACK.
 
@@ -225,6 +234,8 @@ class ConveyorLink:
                         prev.boot_count, status.boot_count)
         self.status = status
         self._speeds.append((status.at, status.speed_mm_s))
+        if status.speed_mm_s > 0:
+            self._last_running_speed = status.speed_mm_s
         while self._speeds and self._speeds[0][0] < status.at - _SPEED_HISTORY_S:
             self._speeds.popleft()
         self._mirror_alarms(status.alarms)

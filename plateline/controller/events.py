@@ -168,7 +168,7 @@ class EventRingConsumer:
 
     def _deadline(self, number: int) -> float:
         base = self._bases.get(number)
-        speed = self.link.max_speed_since(base) if base is not None else None
+        speed = self.link.window_speed(base) if base is not None else None
         return window_deadline(base, speed, self.settings.field_of_view_mm)
 
     async def _write_read(self) -> None:

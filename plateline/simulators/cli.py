@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from plateline.errors import ConfigError
+from plateline.loop_watch import LoopWatch
 from plateline.simulators import runner
 from plateline.simulators.conveyor import PlcConfig
 from plateline.simulators.demo_data import (
@@ -101,7 +102,8 @@ async def run_sim(args: argparse.Namespace) -> int:
         truth_path=args.truth, endpoints_path=args.endpoints, order_files=order_files,
         plc_config=PlcConfig(first_event_no=args.first_event_no), pack_port=args.pack_port,
         pack_pki=args.pack_pki, pack_trust=args.pack_trust or ())
-    async with runner.stop_on_sigterm() as stop, line:
+    # a stalled plant answers late: the controller would be blamed for the plant's lag
+    async with runner.stop_on_sigterm() as stop, LoopWatch(0.03), line:
         print(json.dumps(line.endpoints_document(), indent=2, ensure_ascii=False), flush=True)
         await runner.wait_for_stop(stop, asyncio.create_task(_announce_done(line)))
     return 0

@@ -222,6 +222,8 @@ class SimulatedLine:
         self.packer = await stack.enter_async_context(
             PackerSim(host=self.host, port=self._pack_port, users=users, trust=trust,
                       pki_dir=pki))
+        restarts = sum(1 for f in self.scenario.faults if f.kind == "packer_restart")
+        await self.packer.prepare_restarts(restarts)
         self.plant.attach_packer(self.packer)
         doc = self.packer.endpoints_document()["PACK"]
         self.endpoints["PACK"] = {

@@ -84,6 +84,7 @@ class PackerSim(ClosedOnce):
         self._key = server_key
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server: Server | None = None
+        self._spares: list[Server] = []
         self._publisher: Publisher | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._faults: set[asyncio.Task[Any]] = set()
@@ -109,6 +110,7 @@ class PackerSim(ClosedOnce):
         for task in list(self._faults):
             await cancel_and_wait(task)
         await self._stop_serving()
+        self._spares.clear()  # never started: nothing to stop
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -166,6 +168,14 @@ class PackerSim(ClosedOnce):
     async def wait_serving(self) -> None:
         await self._serving.wait()
 
+    async def prepare_restarts(self, count: int) -> None:
+        """Build the servers of ``count`` later restarts now. Building one loads OPC UA's
+        standard address space (about a second of CPU in a worker thread that starves
+        the plant's event loop): done mid-run, it would freeze the whole plant, which a
+        real packer's restart does not do."""
+        for _ in range(count - len(self._spares)):
+            self._spares.append(await self._make_server())
+
     def restart(self, down_s: float) -> asyncio.Task[None]:
         """The packer's controller restarts: sessions die, it is away ``down_s`` s (at least
         as long as the server takes to start), and comes back Stopped, with a new StartTime
@@ -193,7 +203,7 @@ class PackerSim(ClosedOnce):
         self.machine.set_publisher(lambda path, value: None)
         await self._stop_serving()
         began = loop.time()
-        server = await self._make_server()
+        server = self._spares.pop() if self._spares else await self._make_server()
         await asyncio.sleep(max(0.0, down_s - (loop.time() - began)))
         self.machine.power_on()
         await self._serve(server)

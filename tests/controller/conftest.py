@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from plateline.controller.loop_watch import LoopWatch
 from plateline.drivers.tagmap import TagMap, load_tag_map
+from plateline.loop_watch import LoopWatch
 from plateline.recipes import Recipe, load_recipes
 from plateline.records.db import make_engine, make_sessionmaker
 

@@ -108,3 +108,11 @@ async def test_speed_history_for_the_window_rule(rig: PlcRig, conv_map: TagMap) 
                          what="belt running")
         assert link.max_speed_since(t0) == 300
         assert link.max_speed_since(time.monotonic() + 10) == 300  # the last reading counts
+        # stopped: an event after a restart, before a status read saw the belt run again,
+        # takes the speed the belt last ran at (never "unknown", which closes the window)
+        assert await link.send_command(PackMLCommand.STOP) is CmdResult.TAKEN
+        await wait_until(lambda: link.status is not None and link.status.speed_mm_s == 0,
+                         what="belt stopped")
+        stopped = time.monotonic()
+        assert link.max_speed_since(stopped) == 0
+        assert link.window_speed(stopped) == 300

@@ -17,9 +17,17 @@ from plateline.simulators.packer_machine import PackerNotExecuting
 from .helpers import Pki, make_sim, secure, take, to_execute
 
 
+@pytest.mark.parametrize("prepared", [False, True], ids=["built-at-restart", "prepared"])
 async def test_restart_mid_run_is_reported_and_no_result_lost_silently(
-        pki: Pki, node_map: NodeMap) -> None:
+        pki: Pki, node_map: NodeMap, prepared: bool) -> None:
     async with make_sim(pki) as sim:
+        if prepared:  # the plant builds its restarts' servers before the belt runs
+            await sim.prepare_restarts(1)
+
+            async def not_now() -> None:
+                raise AssertionError("a prepared restart builds no server")
+
+            sim._make_server = not_now  # type: ignore[method-assign]
         tracker = PackResultTracker()
         factory = entered(lambda: OpcUaClient("PACK", sim.url, node_map,
                                               security=secure(pki, sim), results=tracker))
@@ -41,6 +49,7 @@ async def test_restart_mid_run_is_reported_and_no_result_lost_silently(
                 sim.pack(6, True, 1800)  # the machine is off: no pack, no result
             await restart
             assert sim.state is S.STOPPED and sim.restarts == 1
+            assert not sim._spares
             events = await take(tracker, 1, timeout=10)
             while not isinstance(events[-1], PackerRestarted):
                 events += await take(tracker, 1)

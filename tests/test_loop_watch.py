@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from plateline.controller.loop_watch import LoopWatch
+from plateline.loop_watch import LoopWatch
 
 
 def _blocking_work() -> None:
@@ -16,7 +16,7 @@ def _blocking_work() -> None:
 
 
 async def test_a_blocked_loop_is_caught_with_its_stack(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, "plateline.controller.loop_watch")
+    caplog.set_level(logging.WARNING, "plateline.loop_watch")
     async with LoopWatch(0.1) as watch:
         await asyncio.sleep(0.05)
         _blocking_work()

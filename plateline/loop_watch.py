@@ -97,7 +97,8 @@ class LoopWatch:
         stack = self._caught
         self.lag.last_stack = stack
         if stack is None:
-            log.warning("event loop stalled %.0f ms (stack not caught: the loop waited "
-                        "for the machine, not for code)", lag * 1000)
+            log.warning("event loop stalled %.0f ms (stack not caught: the loop's thread "
+                        "did not run; another thread held the GIL, or the machine was "
+                        "busy)", lag * 1000)
         else:
             log.warning("event loop stalled %.0f ms; the loop was at:\n%s", lag * 1000, stack)
