@@ -14,6 +14,7 @@ from plateline.contract import Reason
 from plateline.controller.journal import Journal
 from plateline.controller.model import CheckResult
 from plateline.controller.stations.label import LabelStation
+from plateline.controller.tracking import TrackedItem
 from plateline.drivers.codereader import SerialCodeReader
 from plateline.drivers.printer_zpl import ZplPrinter
 from plateline.recipes import Recipe
@@ -141,3 +142,71 @@ async def test_label_facts_bound_with_the_order_need_no_database_at_the_labeler(
     printed = rig.printer.last_printed
     assert printed is not None and "ORD-NOT-IN-DB" in printed.texts
 
+
+
+def _with_waybill(it: TrackedItem, waybill: str) -> TrackedItem:
+    """``it`` with its own waybill (the rig's S2 reads the label printed last)."""
+    from dataclasses import replace
+
+    from plateline.controller.journal import OrderLabel
+
+    assert it.order is not None
+    it.order = replace(it.order, label=OrderLabel(it.order.order_id, waybill, "Li Lei",
+                                                  "13900000000", "Xi'an"))
+    return it
+
+
+async def test_at_speed_the_status_asked_after_a_label_stands_for_the_next(
+        sessions: sessionmaker[Session], recipes: dict[str, Recipe]) -> None:
+    """One ~HS per label: asked after each label, it is the check before the next one
+    when it is recent (the labeler's window is 50 ms at x10)."""
+    async with label_station(sessions, recipes) as (station, rig):
+        first = await station.start(item(before=PASSED, number=1), window(0.5))
+        asked = rig.printer.counters.status_requests
+        await asyncio.sleep(0.05)  # the ~HS after the first label is answered
+        second = await station.start(item(before=PASSED, number=2), window(0.5))
+        assert first.ok and second.ok, (first, second)
+        assert "printer_status_age_ms" not in first.data  # nothing recent: asked before
+        assert 0 <= second.data["printer_status_age_ms"] <= 300
+        assert rig.printer.counters.status_requests == asked + 1  # the one after label 1
+        assert len(rig.printer.printed) == 2
+
+
+async def test_an_old_status_is_asked_again(sessions: sessionmaker[Session],
+                                            recipes: dict[str, Recipe]) -> None:
+    async with label_station(sessions, recipes) as (station, rig):
+        station.status_max_age_s = 0.01
+        await station.start(item(before=PASSED, number=1), window(0.5))
+        await asyncio.sleep(0.05)
+        asked = rig.printer.counters.status_requests
+        second = await station.start(item(before=PASSED, number=2), window(0.5))
+    assert second.ok and "printer_status_age_ms" not in second.data
+    assert rig.printer.counters.status_requests >= asked + 1
+
+
+async def test_a_fault_after_the_last_status_is_printer_fault_not_a_misprint(
+        sessions: sessionmaker[Session], recipes: dict[str, Recipe]) -> None:
+    """Paper runs out between the status and the label: the printer takes the format
+    and prints nothing; S2 reads nothing; the status after says why: PRINTER_FAULT."""
+    async with label_station(sessions, recipes) as (station, rig):
+        await station.start(item(before=PASSED, number=1), window(0.5))
+        await asyncio.sleep(0.05)
+        rig.printer.set_fault("paper_out")
+        printed = len(rig.printer.printed)
+        second = _with_waybill(item(before=PASSED, number=2), "SF0000000002")
+        result = await station.start(second, window(0.3))
+    assert not result.ok and result.reason is Reason.PRINTER_FAULT, result
+    assert result.data["printer_faults"] == ["paper_out"] and not result.data["printed"]
+    assert len(rig.printer.printed) == printed
+
+
+async def test_a_fault_in_the_last_status_is_asked_again_before_the_label(
+        sessions: sessionmaker[Session], recipes: dict[str, Recipe]) -> None:
+    async with label_station(sessions, recipes) as (station, rig):
+        rig.printer.set_fault("paused")
+        first = await station.start(item(before=PASSED, number=1), window(0.5))
+        assert first.reason is Reason.PRINTER_FAULT
+        await asyncio.sleep(0.05)  # the status after it still says paused ...
+        rig.printer.clear_faults()  # ... and the operator has pressed resume since
+        second = await station.start(item(before=PASSED, number=2), window(0.5))
+    assert second.ok, second

@@ -4,11 +4,15 @@ Only a tray on which nothing has failed gets a label: the station first waits fo
 the results of the stations before it (they are long done by the labeler; one
 still missing when the tray's window closes is doubt, and nothing is printed).
 The printer is asked ``~HS`` before each label: not ready is PRINTER_FAULT and
-nothing is printed. Then ``S2`` is triggered while the tray is in its view and
-its read compared with the waybill number: a different read, or none, is
-LABEL_VERIFY_FAIL (a trigger that read nothing is repeated while the tray is
-in view: the printer does not confirm a print). One tray at a time, in AT_LABELER order (one printer, one
-reader).
+nothing is printed. At speed the labeler's window is short (50 ms of belt travel at
+x10), so the printer is also asked after each label, and that answer stands for the
+next label when it is at most ``status_max_age_s`` old (a fault seen in it is asked
+again). Then ``S2`` is triggered while the tray is in its view and its read
+compared with the waybill number: a different read, or none, is LABEL_VERIFY_FAIL
+(a trigger that read nothing is repeated while the tray is in view: the printer
+does not confirm a print), unless the printer reports a fault right after the
+label: then it printed nothing and the reason is PRINTER_FAULT. One tray at a
+time, in AT_LABELER order (one printer, one reader).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from plateline.controller.model import CheckResult
 from plateline.controller.ports import CodeReader, LabelPrinter
 from plateline.controller.stations.queued import Job, QueuedStation
 from plateline.drivers.printer_zpl import PrinterFault
-from plateline.drivers.zpl import WaybillLabel
+from plateline.drivers.zpl import PrinterStatus, WaybillLabel
 from plateline.errors import DeviceError
 from plateline.recipes import Recipe
 
@@ -46,7 +50,8 @@ class LabelStation(QueuedStation):
     def __init__(self, printer: LabelPrinter, reader: CodeReader, journal: Journal,
                  recipes: Mapping[str, Recipe], *, before: Sequence[str],
                  printer_timeout_s: float = 1.0, scan_timeout_s: float = 0.5,
-                 scan_grace_s: float = 0.1, verify_delay_s: float = 0.0) -> None:
+                 scan_grace_s: float = 0.1, verify_delay_s: float = 0.0,
+                 status_max_age_s: float = 0.3) -> None:
         super().__init__()
         self.printer = printer
         self.reader = reader
@@ -57,9 +62,35 @@ class LabelStation(QueuedStation):
         self.scan_timeout_s = scan_timeout_s
         self.scan_grace_s = scan_grace_s
         self.verify_delay_s = verify_delay_s
+        self.status_max_age_s = status_max_age_s
+        self._status: tuple[PrinterStatus, float] | None = None  # last ~HS answer, when
 
     async def run(self) -> None:
-        await self._run_in_turn()
+        while True:
+            job = await self._next()
+            await self._settle(job)
+            await self._refresh_status()
+
+    async def _refresh_status(self) -> None:
+        """Ask ``~HS`` after a label, for the next one (no answer: it asks again)."""
+        try:
+            await self._read_status()
+        except DeviceError as err:
+            log.info("%s: no status after the label: %s", self.printer.name, err)
+
+    async def _read_status(self) -> PrinterStatus:
+        self._status = None
+        status = await self.printer.status(timeout=self.printer_timeout_s)
+        self._status = (status, time.monotonic())
+        return status
+
+    def _recent_ready_status(self) -> float | None:
+        """Age of the last ``~HS`` answer when it said ready and is recent enough."""
+        if self._status is None:
+            return None
+        status, at = self._status
+        age = time.monotonic() - at
+        return age if status.ready and age <= self.status_max_age_s else None
 
     async def start_problem(self) -> str | None:
         """Why the line must not start because of the printer (a start check), or None."""
@@ -95,8 +126,12 @@ class LabelStation(QueuedStation):
         label = WaybillLabel(facts.order_id, facts.waybill_no, facts.recipient_name,
                              facts.recipient_phone, facts.recipient_address,
                              template=recipe.label.template)
+        age = self._recent_ready_status()
+        if age is not None:
+            data["printer_status_age_ms"] = round(age * 1000)
+        self._status = None  # a label changes the printer's state (paper, ribbon)
         try:
-            await self.printer.print_label(label, check_status=True,
+            await self.printer.print_label(label, check_status=age is None,
                                            timeout=self.printer_timeout_s)
         except PrinterFault as err:
             data.update(printed=False, printer_faults=list(err.status.faults),
@@ -116,8 +151,23 @@ class LabelStation(QueuedStation):
             problem = "read differs from the waybill"
         if problem is not None:
             data["problem"] = problem
+            faults = await self._faults_after_label()
+            if faults:
+                data.update(printed=False, printer_faults=faults)
+                return CheckResult.failed(Reason.PRINTER_FAULT, data,
+                                          started_at=job.started_at)
             return CheckResult.failed(Reason.LABEL_VERIFY_FAIL, data, started_at=job.started_at)
         return CheckResult.passed(data, started_at=job.started_at)
+
+    async def _faults_after_label(self) -> list[str]:
+        """The printer's faults right after a label that did not verify: a printer that
+        shows a fault takes the format but prints nothing (PRINTER_FAULT comes first)."""
+        try:
+            status = await self._read_status()
+        except DeviceError as err:
+            log.info("%s: no status after a failed label: %s", self.printer.name, err)
+            return []
+        return list(status.faults) if not status.ready else []
 
     async def _earlier_failure(self, job: Job) -> Reason | None:
         """The first failure of the stations before LABEL, waiting for them within the

@@ -34,9 +34,9 @@ class Job:
 
 
 class QueuedStation(abc.ABC):
-    """A station that decides each job with ``_check()``; its ``run()`` is
-    :meth:`_run_in_turn` (one tray at a time) or :meth:`_run_at_once` (each tray in its
-    own task). A job whose future is already done (cancelled) is not checked."""
+    """A station that decides each job with ``_check()``; its ``run()`` takes the jobs
+    one at a time (``_next()`` then ``_settle()``) or :meth:`_run_at_once` (each tray in
+    its own task). A job whose future is already done (cancelled) is not checked."""
 
     name: str
 
@@ -69,11 +69,6 @@ class QueuedStation(abc.ABC):
             return
         if not job.future.done():
             job.future.set_result(result)
-
-    async def _run_in_turn(self) -> None:
-        """Check the jobs one at a time, in queue order."""
-        while True:
-            await self._settle(await self._next())
 
     async def _run_at_once(self) -> None:
         """Start each job's check in its own task as soon as it is queued; a job's
