@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from controller.conftest import conv_map, loop_never_blocks, recipes, sessions  # noqa: F401
+from controller.conftest import conv_map, dev, loop_never_blocks, recipes, sessions  # noqa: F401
 from controller.harness import (
     Devices,
     add_order,
     controller,
-    devices,
     enter,
     fast_settings,
     start_line,
@@ -48,12 +47,6 @@ def sock_path() -> Iterator[Path]:
 
 
 @pytest.fixture
-async def dev() -> AsyncIterator[Devices]:
-    async with devices() as d:
-        yield d
-
-
-@pytest.fixture
 async def line(dev: Devices, sessions: sessionmaker[Session], conv_map: TagMap,  # noqa: F811
                recipes: dict[str, Recipe], tmp_path: Path,  # noqa: F811
                sock_path: Path) -> AsyncIterator[LineController]:
@@ -72,7 +65,7 @@ def actions(sessions: sessionmaker[Session]) -> list[tuple[str, str]]:  # noqa: 
 
 
 async def test_status_tells_state_links_and_the_trays_on_the_line(
-        line: LineController, dev: Devices, sock_path: Path) -> None:
+        line: LineController, dev: Devices, sock_path: Path) -> None:  # noqa: F811
     await enter(line, dev, 4, "ORDER-001")
     status = await request(sock_path, "status")
     assert status["state"] == "EXECUTE"
@@ -82,7 +75,7 @@ async def test_status_tells_state_links_and_the_trays_on_the_line(
 
 
 async def test_reject_by_hand_is_recorded_under_the_shell_user(
-        line: LineController, dev: Devices, sock_path: Path,
+        line: LineController, dev: Devices, sock_path: Path,  # noqa: F811
         sessions: sessionmaker[Session]) -> None:  # noqa: F811
     await enter(line, dev, 4, "ORDER-001")
     answer = await request(sock_path, "reject", tray=4)
@@ -166,7 +159,7 @@ async def test_a_stale_socket_file_is_replaced_and_removed_at_the_end(
         await request(sock_path, "status")
 
 
-async def test_the_cli_talks_to_the_socket(line: LineController, dev: Devices,
+async def test_the_cli_talks_to_the_socket(line: LineController, dev: Devices,  # noqa: F811
                                            sock_path: Path) -> None:
     await enter(line, dev, 4, "ORDER-001")
     proc = await asyncio.create_subprocess_exec(

@@ -13,6 +13,8 @@ from plateline.loop_watch import LoopWatch
 from plateline.recipes import Recipe, load_recipes
 from plateline.records.db import make_engine, make_sessionmaker
 
+from .harness import Devices, devices
+
 #: Longer than any callback of ours may take, short of a blocked loop. The tests read
 #: the database from the loop's thread (SQLite waits for the journal's commit), which on
 #: 2 busy cores has taken 0.5 s: those reads are the tests', not the controller's.
@@ -34,6 +36,13 @@ def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
     yield make_sessionmaker(engine)
     engine.dispose()
+
+
+@pytest.fixture
+async def dev() -> AsyncIterator[Devices]:
+    """The simulated conveyor PLC and S1 reader (``harness.devices``)."""
+    async with devices() as d:
+        yield d
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,6 @@ from .harness import (
     add_order,
     all_acknowledged,
     at_camera,
-    devices,
     enter,
     fast_settings,
     item_rows,
@@ -29,12 +28,6 @@ from .harness import (
     to_gate,
     wait_until,
 )
-
-
-@pytest.fixture
-async def dev() -> AsyncIterator[Devices]:
-    async with devices() as d:
-        yield d
 
 
 @pytest.fixture

@@ -7,16 +7,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
-from controller.conftest import conv_map, loop_never_blocks, recipes, sessions  # noqa: F401
+from controller.conftest import conv_map, dev, loop_never_blocks, recipes, sessions  # noqa: F401
 from controller.harness import (
     Devices,
     add_order,
     all_acknowledged,
     at_camera,
-    devices,
     enter,
     fast_settings,
     item_rows,
@@ -26,18 +22,15 @@ from controller.harness import (
     to_gate,
     wait_until,
 )
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
 from plateline.contract import DivertTarget, EventType, Reason, VerdictCode
 from plateline.controller.line import LineController
 from plateline.controller.operator import OperatorRefused
 from plateline.drivers.tagmap import TagMap
 from plateline.recipes import Recipe
 from plateline.records.models import OperatorAction
-
-
-@pytest.fixture
-async def dev() -> AsyncIterator[Devices]:
-    async with devices() as d:
-        yield d
 
 
 @pytest.fixture
@@ -56,7 +49,7 @@ def actions(sessions: sessionmaker[Session]) -> list[tuple[str, str, dict]]:  # 
             .order_by(OperatorAction.id))]
 
 
-async def gate(line: LineController, dev: Devices, tray: int) -> int:
+async def gate(line: LineController, dev: Devices, tray: int) -> int:  # noqa: F811
     item = open_item(line, tray)
     dev.plc.at(EventType.AT_SCALE, tray)
     dev.plc.at(EventType.AT_LABELER, tray)
