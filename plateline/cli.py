@@ -47,10 +47,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from plateline.demo import ALL_DEVICES, DEMO_DEVICES, DemoOptions, run_demo
+    from plateline.demo import DemoOptions, parse_devices, run_demo
 
     opts = DemoOptions(speed=args.speed, trays=args.trays, seed=args.seed, workdir=args.workdir,
-                       devices=ALL_DEVICES if args.six_stations else DEMO_DEVICES)
+                       devices=parse_devices(args.devices))
     return asyncio.run(run_demo(opts))
 
 
@@ -119,9 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--speed", type=float, default=1.0, help="belt speed factor 1..20")
     d.add_argument("--trays", type=int, default=200, help="number of trays in the scenario")
     d.add_argument("--seed", type=int, default=1, help="seed of the scenario")
-    d.add_argument("--six-stations", action="store_true",
-                   help="all six stations (PACK over OPC UA, W1, P1, S2 too), not only "
-                        "INFEED and VISION")
+    d.add_argument("--devices", default="all",
+                   help="the devices of the line, comma separated (default: all, the six "
+                        "stations; CONV,S1,CAM1 for INFEED and VISION only)")
     d.add_argument("--workdir", type=Path, default=None,
                    help="where the database, frames and truth go (default: a new temp folder)")
 

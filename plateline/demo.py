@@ -35,15 +35,33 @@ from plateline.runner import initial_changeover, open_controller
 
 log = logging.getLogger(__name__)
 OPERATOR = "demo-operator"
-#: The plant's devices the demo runs (the stations the controller drives). Still the
-#: first slice's: the six-station line (``ALL_DEVICES``) does not yet match at x10 every time.
-DEMO_DEVICES = ("CONV", "S1", "CAM1")
 #: Every device of the line: all six stations.
 ALL_DEVICES = ("CONV", "S1", "CAM1", "PACK", "W1", "P1", "S2")
+#: The devices the demo runs by default: the whole line.
+DEMO_DEVICES = ALL_DEVICES
+#: The least a line has (INFEED and VISION only: ``--devices CONV,S1,CAM1``).
+CORE_DEVICES = ("CONV", "S1", "CAM1")
 #: The recipe put in force when the demo's controller starts.
 DEMO_RECIPE = "plate-pair"
 #: The packer's user with write rights (endpoints document ``devices.PACK.users``).
 PACK_USER = "line"
+
+
+def parse_devices(text: str) -> tuple[str, ...]:
+    """``all`` or a comma separated list of the line's devices, checked."""
+    if text.strip().lower() == "all":
+        return ALL_DEVICES
+    names = tuple(dict.fromkeys(n.strip().upper() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in ALL_DEVICES]
+    if unknown:
+        raise PlatelineError(f"--devices: unknown {', '.join(unknown)}; the line has "
+                             f"{', '.join(ALL_DEVICES)}")
+    missing = [n for n in CORE_DEVICES if n not in names]
+    if missing:
+        raise PlatelineError(f"--devices: a line needs {', '.join(missing)}")
+    if ("P1" in names) != ("S2" in names):
+        raise PlatelineError("--devices: the labeler is P1 and S2 together")
+    return tuple(n for n in ALL_DEVICES if n in names)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,11 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     by_key = {(t["plc_boot"], t["enter_seq"] % 65536): t for t in truth}
     for r in records:
         t = by_key[(r["plc_boot"], r["enter_seq"] % 65536)]
+        if t["reason"] == "OPERATOR_REJECT":
+            # nobody stands at this line: the scenario's reject by hand is pressed by
+            # `plateline demo`'s operator only (tests/e2e/test_demo.py)
+            assert r["reason"] in ("NONE", "OPERATOR_REJECT"), (r, t)
+            continue
         if r["enter_seq"] in in_flight:
             # a tray caught by the crash may be rejected (fail safe), never wrongly passed
             if r["verdict"] == "pass":

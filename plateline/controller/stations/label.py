@@ -5,9 +5,9 @@ the results of the stations before it (they are long done by the labeler; one
 still missing when the tray's window closes is doubt, and nothing is printed).
 The printer is asked ``~HS`` before each label: not ready is PRINTER_FAULT and
 nothing is printed. At speed the labeler's window is short (50 ms of belt travel at
-x10), so the printer is also asked after each label, and that answer stands for the
-next label when it is at most ``status_max_age_s`` old (a fault seen in it is asked
-again). Then ``S2`` is triggered while the tray is in its view and its read
+x10), so the printer is also asked right after each label, and that answer stands
+for the next label when it is at most ``status_max_age_s`` old (a fault seen in it
+is asked again). Then ``S2`` is triggered while the tray is in its view and its read
 compared with the waybill number: a different read, or none, is LABEL_VERIFY_FAIL
 (a trigger that read nothing is repeated while the tray is in view: the printer
 does not confirm a print), unless the printer reports a fault right after the
@@ -67,20 +67,16 @@ class LabelStation(QueuedStation):
 
     async def run(self) -> None:
         while True:
-            job = await self._next()
-            await self._settle(job)
-            await self._refresh_status()
+            await self._settle(await self._next())
 
-    async def _refresh_status(self) -> None:
-        """Ask ``~HS`` after a label, for the next one (no answer: it asks again)."""
+    async def _status_after_label(self) -> PrinterStatus | None:
+        """``~HS`` right after a format: what the printer was when it took it (None:
+        no answer; the next label then asks before it prints)."""
         try:
-            await self._read_status()
+            status = await self.printer.status(timeout=self.printer_timeout_s)
         except DeviceError as err:
             log.info("%s: no status after the label: %s", self.printer.name, err)
-
-    async def _read_status(self) -> PrinterStatus:
-        self._status = None
-        status = await self.printer.status(timeout=self.printer_timeout_s)
+            return None
         self._status = (status, time.monotonic())
         return status
 
@@ -143,31 +139,29 @@ class LabelStation(QueuedStation):
         data["printed"] = True
         log.debug("%s: label printed %.0f ms before the window closes", item.label(),
                   (job.deadline - time.monotonic()) * 1000)
-        if self.verify_delay_s:
-            await asyncio.sleep(self.verify_delay_s)
-        read, problem = await self._verify(job)
+        # asked while S2 reads (another device): a printer that shows a fault took the
+        # format but printed nothing, and PRINTER_FAULT comes before LABEL_VERIFY_FAIL
+        after = asyncio.ensure_future(self._status_after_label())
+        try:
+            if self.verify_delay_s:
+                await asyncio.sleep(self.verify_delay_s)
+            read, problem = await self._verify(job)
+        except BaseException:
+            after.cancel()
+            await asyncio.gather(after, return_exceptions=True)
+            raise
+        status = await after
         data["label_read"] = read
         if problem is None and read != facts.waybill_no:
             problem = "read differs from the waybill"
         if problem is not None:
             data["problem"] = problem
-            faults = await self._faults_after_label()
-            if faults:
-                data.update(printed=False, printer_faults=faults)
+            if status is not None and not status.ready:
+                data.update(printed=False, printer_faults=list(status.faults))
                 return CheckResult.failed(Reason.PRINTER_FAULT, data,
                                           started_at=job.started_at)
             return CheckResult.failed(Reason.LABEL_VERIFY_FAIL, data, started_at=job.started_at)
         return CheckResult.passed(data, started_at=job.started_at)
-
-    async def _faults_after_label(self) -> list[str]:
-        """The printer's faults right after a label that did not verify: a printer that
-        shows a fault takes the format but prints nothing (PRINTER_FAULT comes first)."""
-        try:
-            status = await self._read_status()
-        except DeviceError as err:
-            log.info("%s: no status after a failed label: %s", self.printer.name, err)
-            return []
-        return list(status.faults) if not status.ready else []
 
     async def _earlier_failure(self, job: Job) -> Reason | None:
         """The first failure of the stations before LABEL, waiting for them within the
