@@ -11,7 +11,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -110,7 +110,7 @@ class OpcUaDevice(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
 
     @model_validator(mode="after")
-    def _security(self) -> "OpcUaDevice":
+    def _security(self) -> OpcUaDevice:
         if self.security == "SignAndEncrypt" and (self.certificate is None
                                                   or self.private_key is None):
             raise ValueError("security SignAndEncrypt needs certificate and private_key")
@@ -134,8 +134,7 @@ class OpcUaDevice(_Strict):
 
 
 Device = Annotated[
-    Union[ModbusDevice, CodeReaderDevice, HttpCameraDevice, OpenCVCameraDevice,
-          FilesCameraDevice, ScaleDevice, PrinterDevice, OpcUaDevice],
+    ModbusDevice | CodeReaderDevice | HttpCameraDevice | OpenCVCameraDevice | FilesCameraDevice | ScaleDevice | PrinterDevice | OpcUaDevice,
     Field(discriminator="driver"),
 ]
 
@@ -234,7 +233,7 @@ class LineConfig(_Strict):
     devices: dict[str, Device]
 
     @model_validator(mode="after")
-    def _devices(self) -> "LineConfig":
+    def _devices(self) -> LineConfig:
         for name in self.devices:
             if not re.match(_DEVICE_NAME, name):
                 raise ValueError(f"device name {name!r} must be upper case like CONV, S1, CAM1")

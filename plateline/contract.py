@@ -13,7 +13,7 @@ class _KeepUnknown(IntEnum):
     """An IntEnum that maps unknown wire values to a pseudo-member instead of raising."""
 
     @classmethod
-    def _missing_(cls, value: object) -> "_KeepUnknown | None":
+    def _missing_(cls, value: object) -> _KeepUnknown | None:
         if not isinstance(value, int):
             return None
         member = int.__new__(cls, value)
@@ -152,7 +152,7 @@ REASON_PRECEDENCE: tuple[Reason, ...] = (
 )
 
 
-def first_reason(reasons: "list[Reason] | tuple[Reason, ...] | set[Reason]") -> Reason:
+def first_reason(reasons: list[Reason] | tuple[Reason, ...] | set[Reason]) -> Reason:
     """The reason that wins when several checks failed; NONE when none did."""
     failing = [r for r in reasons if r is not Reason.NONE]
     if not failing:

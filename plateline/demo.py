@@ -153,7 +153,7 @@ async def _start_plant(opts: DemoOptions, workdir: Path) -> tuple[asyncio.subpro
            "--port", "0", "--camera-port", "0", "--pack-port", "0", "--links", str(workdir / "sim"),
            "--truth", str(workdir / "truth.jsonl"), "--endpoints", str(endpoints_file),
            "--orders-dir", str(workdir / "orders")]
-    plant_log = open(workdir / "plant.log", "wb")  # noqa: SIM115 - owned by the process
+    plant_log = open(workdir / "plant.log", "wb")  # noqa: ASYNC230 - handed to the plant process
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=plant_log, stderr=plant_log,
                                                 stdin=asyncio.subprocess.DEVNULL)
     plant_log.close()

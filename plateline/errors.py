@@ -53,7 +53,7 @@ class DeviceFault(DeviceError):
 class OrderImportError(PlatelineError):
     """An order file was refused; ``problems`` lists every bad row."""
 
-    def __init__(self, message: str, problems: list["RowProblem"] | None = None):
+    def __init__(self, message: str, problems: list[RowProblem] | None = None):
         self.problems = problems or []
         lines = [message] + [str(p) for p in self.problems]
         super().__init__("\n".join(lines))

@@ -19,13 +19,12 @@ tray is checked against the recipe of its own order's product (see
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import asyncio
 
 from plateline.contract import PackMLCommand, PackMLState
 from plateline.controller.alarms import Alarms

@@ -25,7 +25,7 @@ class PlateRule(_Strict):
     types: tuple[str, ...] = ()
 
     @model_validator(mode="after")
-    def _types_known(self) -> "PlateRule":
+    def _types_known(self) -> PlateRule:
         unknown = [t for t in self.types if t not in PLATE_TYPES]
         if unknown:
             raise ValueError(f"unknown plate type(s) {unknown}; known: {list(PLATE_TYPES)}")
@@ -42,7 +42,7 @@ class WeightWindow(_Strict):
     allow_dynamic: bool = False
 
     @model_validator(mode="after")
-    def _ordered(self) -> "WeightWindow":
+    def _ordered(self) -> WeightWindow:
         if self.min_g >= self.max_g:
             raise ValueError(f"min_g {self.min_g} must be below max_g {self.max_g}")
         return self

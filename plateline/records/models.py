@@ -6,7 +6,7 @@ line-scoped row carries ``line_id``. Times are timezone-aware UTC.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +26,7 @@ from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -38,11 +38,11 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(timezone.utc) if value is not None else None
+        return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         return value
 
 
@@ -121,7 +121,7 @@ class Item(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    results: Mapped[list["StationResult"]] = relationship(
+    results: Mapped[list[StationResult]] = relationship(
         back_populates="item", order_by="StationResult.id", cascade="all, delete-orphan"
     )
 

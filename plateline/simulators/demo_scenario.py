@@ -23,9 +23,9 @@ from functools import partial
 from plateline.contract import Reason
 from plateline.simulators.demo_data import plates_for
 from plateline.simulators.layout import GATE_MM, LABELER_MM, PACKER_MM, PITCH_MM
-from plateline.simulators.products import product_window
 from plateline.simulators.orderfile import SimOrder
 from plateline.simulators.plates import make_plate, near_miss
+from plateline.simulators.products import product_window
 from plateline.simulators.scenario import FaultSpec, Scenario, TraySpec
 from plateline.simulators.views import PlateOnTray
 

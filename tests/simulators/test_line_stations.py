@@ -7,7 +7,6 @@ import json
 import logging
 from pathlib import Path
 
-import pytest
 import serial
 
 from plateline.contract import PackMLState
