@@ -19,7 +19,8 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing as mp
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -75,6 +76,7 @@ class CameraSim(ClosedOnce):
         hang: float = 10.0,
         workers: int = 2,
         warm_up: bool = True,
+        processes: bool = False,
     ) -> None:
         if not 1 <= jpeg_quality <= 100:
             raise ValueError("jpeg_quality must be within 1..100")
@@ -89,10 +91,11 @@ class CameraSim(ClosedOnce):
         self._view = view
         self._port = port
         self._workers = workers
+        self._processes = processes
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._pending: dict[str, asyncio.Future[tuple[bytes, float]]] = {}
         self._runner: web.AppRunner | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: Executor | None = None
         self._closing = asyncio.Event()
         self._url: str | None = None
 
@@ -115,7 +118,7 @@ class CameraSim(ClosedOnce):
             raise DeviceClosedError("camera was closed", device=self.name)
         if self._runner is not None:
             return
-        executor = ThreadPoolExecutor(self._workers, thread_name_prefix=f"{self.name}-render")
+        executor = self._make_executor()
         app = web.Application()
         app.router.add_get("/", self._snapshot)
         app.router.add_get("/snapshot", self._snapshot)
@@ -137,6 +140,13 @@ class CameraSim(ClosedOnce):
         if ":" in host:
             host = f"[{host}]"
         self._url = f"http://{host}:{port}/snapshot"
+
+    def _make_executor(self) -> Executor:
+        if self._processes:
+            # a simulated plant's devices answer from the same event loop: rendering in
+            # threads would take the GIL from it for tens of milliseconds at a time
+            return ProcessPoolExecutor(self._workers, mp_context=mp.get_context("spawn"))
+        return ThreadPoolExecutor(self._workers, thread_name_prefix=f"{self.name}-render")
 
     async def _close(self) -> None:
         """Stop serving; requests held by a fault are answered at once."""
@@ -194,7 +204,8 @@ class CameraSim(ClosedOnce):
             if self._executor is None:
                 raise DeviceClosedError("camera is not running", device=self.name)
             loop = asyncio.get_running_loop()
-            pending = loop.run_in_executor(self._executor, self._render, seen)
+            pending = loop.run_in_executor(self._executor, render_jpeg, seen, self.size,
+                                           self.jpeg_quality)
             self._pending[seen.key] = pending
             pending.add_done_callback(functools.partial(self._rendered, seen.key))
         jpeg, _ = await asyncio.shield(pending)
@@ -213,11 +224,13 @@ class CameraSim(ClosedOnce):
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
-    def _render(self, seen: CameraView) -> tuple[bytes, float]:
-        """Render and encode one frame, with the time it took in ms (worker thread)."""
-        t0 = time.perf_counter()
-        jpeg = encode_jpeg(render_view(seen, self.size), self.jpeg_quality)
-        return jpeg, (time.perf_counter() - t0) * 1000.0
+
+
+def render_jpeg(seen: CameraView, size: tuple[int, int], quality: int) -> tuple[bytes, float]:
+    """Render and encode one frame, with the time it took in ms (in a worker)."""
+    t0 = time.perf_counter()
+    jpeg = encode_jpeg(render_view(seen, size), quality)
+    return jpeg, (time.perf_counter() - t0) * 1000.0
 
 
 def _jpeg_response(body: bytes) -> web.Response:

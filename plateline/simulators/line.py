@@ -160,7 +160,7 @@ class SimulatedLine:
         plant = self.plant
         self.camera = await stack.enter_async_context(
             CameraSim("CAM1", lambda: plant.camera_view("CAM1"), host=self.host,
-                      port=self._camera_port))
+                      port=self._camera_port, workers=1, processes=True))
         self.endpoints["CAM1"] = {"protocol": "http", "url": self.camera.url}
 
     def _link(self, name: str) -> Path | None:

@@ -83,11 +83,23 @@ async def test_dynamic_weight_refused_when_the_recipe_does_not_allow_it(
 async def test_reads_again_until_stable(recipes: dict[str, Recipe]) -> None:
     async with weigh_station(recipes) as (station, load, _):
         load.view = ScaleView(385.0, dynamic=True)
-        future = station.start(item(), window(0.5))
-        await asyncio.sleep(0.1)
+        future = station.start(item(), window(0.5))  # rests until +1.0 s, settled by +0.33
+        await asyncio.sleep(0.5)  # a load that settles late
         load.view = ScaleView(385.0)
         result = await future
     assert result.ok and result.data["stable"] is True and result.data["reads"] > 1
+
+
+async def test_first_read_when_the_weight_has_settled(recipes: dict[str, Recipe]) -> None:
+    """The weight moves for the first 100 mm of the 300 mm rest (line.md): the first SI
+    is sent once the tray has covered them, not spent on a weight known to move."""
+    async with weigh_station(recipes) as (station, load, _):
+        load.view = ScaleView(385.0, dynamic=True)
+        future = station.start(item(), window(0.3))  # 100 mm of 150 mm: settled by +0.2 s
+        await asyncio.sleep(0.15)
+        load.view = ScaleView(385.0)
+        result = await future
+    assert result.ok and result.data["stable"] is True and result.data["reads"] == 1
 
 
 async def test_dynamic_weight_taken_when_the_recipe_allows_it(

@@ -63,15 +63,19 @@ class WeighStation(QueuedStation):
 
     def __init__(self, scale: Scale, recipes: Mapping[str, Recipe], *,
                  field_of_view_mm: float = 150.0, rest_mm: float = 300.0,
+                 settle_mm: float = 100.0,
                  read_timeout_s: float = 0.3, retry_s: float = 0.01,
                  order_station: str = "INFEED") -> None:
         if rest_mm <= 0 or field_of_view_mm <= 0:
             raise ValueError("rest_mm and field_of_view_mm must be positive")
+        if not 0 <= settle_mm < rest_mm:
+            raise ValueError("settle_mm must be within [0, rest_mm)")
         super().__init__()
         self.scale = scale
         self.recipes = recipes
         self.field_of_view_mm = field_of_view_mm
         self.rest_mm = rest_mm
+        self.settle_mm = settle_mm
         self.read_timeout_s = read_timeout_s
         self.retry_s = retry_s
         self.order_station = order_station
@@ -80,13 +84,19 @@ class WeighStation(QueuedStation):
         await self._run_at_once()
 
     async def _check(self, job: Job) -> CheckResult:
-        end = rest_window_end(job.deadline, time.monotonic(),
-                              field_of_view_mm=self.field_of_view_mm, rest_mm=self.rest_mm)
+        now = time.monotonic()
+        end = rest_window_end(job.deadline, now, field_of_view_mm=self.field_of_view_mm,
+                              rest_mm=self.rest_mm)
         item = job.item
         recipe = await self._recipe(item, end)
         if recipe is None:
             return CheckResult.skip(item.verdict.reason if item.verdict else None,
                                     started_at=job.started_at)
+        if not recipe.weight.allow_dynamic:
+            # the weight moves for the first settle_mm (line.md): a read before that is a
+            # round trip lost from a window of 100 ms at x10
+            settled = now + max(0.0, job.deadline - now) * self.settle_mm / self.field_of_view_mm
+            await asyncio.sleep(max(0.0, min(settled, end) - time.monotonic()))
         reading = await self._weigh(end, recipe.weight.allow_dynamic)
         w = recipe.weight
         data: dict[str, Any] = {"weight_g": None, "stable": None, "min_g": w.min_g,
