@@ -197,3 +197,13 @@ async def test_plate_reasons_with_the_real_verifier(
     assert mismatches == [], "\n".join(map(str, mismatches))
     by_seq = sorted(recs, key=lambda r: r["enter_seq"])
     assert by_seq[0]["plates_read"] and by_seq[0]["plates_read"][0]["text"] == a.plate_no
+    # the frame and each plate's rectified crop are kept beside the record
+    first = by_seq[0]["item_id"]
+    frames = tmp_path / "frames"
+    assert (frames / f"{first}.jpg").is_file()
+    crops = sorted(frames.glob(f"{first}.plate*.jpg"))
+    assert [c.name for c in crops] == [f"{first}.plate1.jpg", f"{first}.plate2.jpg"]
+    import cv2
+    import numpy as np
+    crop = cv2.imdecode(np.frombuffer(crops[0].read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert crop.shape[0] == 140 and 3.0 < crop.shape[1] / crop.shape[0] < 3.4  # 440x140 mm

@@ -99,17 +99,43 @@ class VisionStation(QueuedStation):
         async with asyncio.timeout(self.verify_timeout_s):
             reading, decision = await self.verifier.check(frame, expectation,
                                                           order.min_confidence)
-        data["plates"] = [_plate_record(p) for p in getattr(reading, "plates", [])]
+        plates = list(getattr(reading, "plates", []))
+        data["plates"] = [_plate_record(p) for p in plates]
         data["detail"] = str(getattr(decision, "detail", ""))
+        if plates and self.frames_dir is not None:
+            await self._keep_crops(frame, plates, data, item.public_id or item.label())
         if decision.ok is True and decision.reason is Reason.NONE:
             return CheckResult.passed(data, started_at=job.started_at)
         reason = decision.reason if decision.reason in VISION_REASONS else Reason.VISION_FAULT
         return CheckResult.failed(reason, data, started_at=job.started_at)
 
 
+    async def _keep_crops(self, frame: bytes, plates: list[Any], data: dict[str, Any],
+                          stem: str) -> None:
+        """Each plate's rectified crop beside the frame (``<item id>.plate<N>.jpg``).
+        The frame and the quads are kept: a crop that cannot be written is logged,
+        not a reason to reject the tray."""
+        from plateline.vision.crops import save_plate_crops
+
+        assert self.frames_dir is not None
+        try:
+            paths = await asyncio.to_thread(save_plate_crops, frame,
+                                            [p.quad for p in plates], self.frames_dir, stem)
+        except (OSError, VisionError) as err:
+            log.warning("%s: plate crops not kept: %s", stem, err)
+            data["crops_problem"] = str(err)
+            return
+        for record, path in zip(data["plates"], paths, strict=True):
+            record["crop"] = str(path)
+
+
 def _plate_record(plate: Any) -> dict[str, Any]:
-    return {"text": str(plate.text), "type": str(plate.plate_type),
-            "score": round(float(plate.score), 4)}
+    record = {"text": str(plate.text), "type": str(plate.plate_type),
+              "score": round(float(plate.score), 4)}
+    quad = getattr(plate, "quad", None)
+    if quad is not None:
+        record["quad"] = [[round(float(x), 1), round(float(y), 1)] for x, y in quad]
+    return record
 
 
 def _save_jpeg(frame: bytes, path: Path) -> None:
