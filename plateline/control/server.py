@@ -140,6 +140,9 @@ class ControlServer:
             return _error(f"{op}: not done within {OPERATION_TIMEOUT_S:g} s")
         except (PlatelineError, ValueError, KeyError) as err:
             return _error(f"{op}: {err}")
+        except Exception as err:  # noqa: BLE001 - a bug answers as one, the server goes on
+            log.exception("control: %s by %s failed", op, user)
+            return _error(f"{op}: internal error: {type(err).__name__}: {err}")
         if op != "status":
             log.info("control: %s by %s: %s", op, user, result)
         return {"ok": True, **result}

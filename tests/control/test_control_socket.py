@@ -175,3 +175,17 @@ async def test_the_cli_talks_to_the_socket(line: LineController, dev: Devices,  
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2 and "no item on tray 77" in err.decode()
+
+
+async def test_a_failing_operation_answers_and_the_server_goes_on(
+        line: LineController, sock_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plateline.control import server
+
+    async def broken(*_: object) -> dict[str, object]:
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setitem(server.OPERATIONS, "status", broken)
+    with pytest.raises(ControlRefused, match="internal error: ZeroDivisionError"):
+        await request(sock_path, "status")
+    monkeypatch.undo()
+    assert (await request(sock_path, "status"))["state"] == "EXECUTE"
