@@ -31,6 +31,7 @@ from plateline.controller.model import (
     PlcEvent,
     Verdict,
 )
+from plateline.drivers.zpl import WaybillLabel
 from plateline.errors import PlatelineError
 from plateline.recipes import Recipe
 from plateline.records.models import (
@@ -154,23 +155,12 @@ class PlannedVerdict:
 
 
 @dataclass(frozen=True)
-class OrderLabel:
-    """What the waybill label of an order carries (personal data: never logged)."""
-
-    order_id: str
-    waybill_no: str
-    recipient_name: str = field(repr=False)
-    recipient_phone: str = field(repr=False)
-    recipient_address: str = field(repr=False)
-
-
-@dataclass(frozen=True)
 class OrderFacts:
     """What the later stations need of the order bound at INFEED.
 
-    ``label`` is what LABEL prints, read with the order at INFEED so that the
-    labeler's short window never waits for the database (personal data: kept in
-    memory for the tray's pass only, never logged).
+    ``label`` is what LABEL prints (with the recipe's template), read with the order
+    at INFEED so that the labeler's short window never waits for the database
+    (personal data: kept in memory for the tray's pass only, never logged).
     """
 
     order_id: str
@@ -180,7 +170,7 @@ class OrderFacts:
     plate_count: int
     recipe_version: str
     min_confidence: float
-    label: OrderLabel | None = field(default=None, repr=False, compare=False)
+    label: WaybillLabel | None = field(default=None, repr=False, compare=False)
 
 
 class Journal:
@@ -474,10 +464,10 @@ class Journal:
 
     # -- LABEL -----------------------------------------------------------------------
 
-    def order_label(self, order_id: str) -> asyncio.Future[OrderLabel]:
+    def order_label(self, order_id: str) -> asyncio.Future[WaybillLabel]:
         """The waybill number and recipient of ``order_id`` (LookupError if it is gone)."""
 
-        def job(s: Session) -> OrderLabel:
+        def job(s: Session) -> WaybillLabel:
             order = s.get(Order, order_id)
             if order is None:
                 raise LookupError(f"order {order_id} not found")
@@ -541,9 +531,9 @@ def _job_name(job: Callable[..., Any]) -> str:
     return qualname.replace(".<locals>.job", "").rsplit(".", 1)[-1]
 
 
-def _label_of(order: Order) -> OrderLabel:
-    return OrderLabel(order.order_id, order.waybill_no, order.recipient_name,
-                      order.recipient_phone, order.recipient_address)
+def _label_of(order: Order) -> WaybillLabel:
+    return WaybillLabel(order.order_id, order.waybill_no, order.recipient_name,
+                        order.recipient_phone, order.recipient_address)
 
 
 def _verdict_of(it: Item) -> Verdict | None:

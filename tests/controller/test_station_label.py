@@ -129,12 +129,12 @@ async def test_label_facts_bound_with_the_order_need_no_database_at_the_labeler(
     lost labels. The label facts come with the order bound at INFEED."""
     from dataclasses import replace
 
-    from plateline.controller.journal import OrderLabel
+    from plateline.drivers.zpl import WaybillLabel
 
     async with label_station(sessions, recipes) as (station, rig):
         it = item(before=PASSED, order_id="ORD-NOT-IN-DB")
         assert it.order is not None
-        it.order = replace(it.order, label=OrderLabel("ORD-NOT-IN-DB", "SF0000000042",
+        it.order = replace(it.order, label=WaybillLabel("ORD-NOT-IN-DB", "SF0000000042",
                                                       "Li Lei", "13900000000", "Xi'an"))
         result = await station.start(it, window(0.5))
     assert result.ok, result
@@ -148,10 +148,10 @@ def _with_waybill(it: TrackedItem, waybill: str) -> TrackedItem:
     """``it`` with its own waybill (the rig's S2 reads the label printed last)."""
     from dataclasses import replace
 
-    from plateline.controller.journal import OrderLabel
+    from plateline.drivers.zpl import WaybillLabel
 
     assert it.order is not None
-    it.order = replace(it.order, label=OrderLabel(it.order.order_id, waybill, "Li Lei",
+    it.order = replace(it.order, label=WaybillLabel(it.order.order_id, waybill, "Li Lei",
                                                   "13900000000", "Xi'an"))
     return it
 

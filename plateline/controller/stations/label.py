@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from plateline.contract import EventType, Reason, first_reason
@@ -29,7 +30,7 @@ from plateline.controller.model import CheckResult
 from plateline.controller.ports import CodeReader, LabelPrinter
 from plateline.controller.stations.queued import Job, QueuedStation
 from plateline.drivers.printer_zpl import PrinterFault
-from plateline.drivers.zpl import PrinterStatus, WaybillLabel
+from plateline.drivers.zpl import PrinterStatus
 from plateline.errors import DeviceError
 from plateline.recipes import Recipe
 
@@ -119,9 +120,7 @@ class LabelStation(QueuedStation):
             raise LookupError(f"no recipe {item.order.product!r} on this line")
         facts = item.order.label or await self.journal.order_label(item.order.order_id)
         data["waybill_no"] = facts.waybill_no
-        label = WaybillLabel(facts.order_id, facts.waybill_no, facts.recipient_name,
-                             facts.recipient_phone, facts.recipient_address,
-                             template=recipe.label.template)
+        label = replace(facts, template=recipe.label.template)
         age = self._recent_ready_status()
         if age is not None:
             data["printer_status_age_ms"] = round(age * 1000)
