@@ -16,6 +16,11 @@ reported as unreliable, and the decision rule makes them a VISION_FAULT.
 * Neutral plates (black ink-on-white, white-on-black): the background is
   measured where it is open (away from the strokes) and on ink strokes whose
   centre lost its darkness; the evidence is spread over a glare's reach.
+* Light-ink plates (blue, black) also: white ink cannot get whiter, so a highlight
+  over a character shows only where it whitens the gaps between strokes, which
+  then look like ink. Such a hidden highlight is found from its halo on the open
+  background (a bump of added light, fitted and followed into the strokes) and
+  from a patch wider than a stroke clipped whiter than the plate's ink.
 
 A pixel is *washed* when ``s`` exceeds the type's limit: the amount of white
 that leaves less than about 60 % of the ink contrast (from the plate colours of
@@ -119,13 +124,107 @@ def _by_background(f: np.ndarray, plate_type: str, strength: np.ndarray) -> np.n
     level = _row_level(w, far)
     s = np.where(far, w - level, 0.0).astype(np.float32)
     if plate_type in WASH_LIMIT:  # light ink on a dark background
-        return cv2.dilate(s, _REACH) > WASH_LIMIT[plate_type]
+        return _light_ink_washed(w, s, far, strength, level, WASH_LIMIT[plate_type])
     room = np.maximum(255.0 - level, 1.0)
     bright = ((s > ROOM_SHARE * room) & (room > 10.0)
               & (plate_type not in FADING_ONLY)).astype(np.uint8)
     bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
     return cv2.dilate((bright | _faded(w, strength > STROKE_INK, level)).astype(np.uint8),
                       _REACH).astype(bool)
+
+
+def _light_ink_washed(w: np.ndarray, s: np.ndarray, far: np.ndarray, strength: np.ndarray,
+                      level: np.ndarray, limit: float) -> np.ndarray:
+    """Washed pixels of a light-ink plate (blue, black).
+
+    White ink cannot get much whiter, so a highlight shows on the background: where it
+    is open (``s``, measured away from strokes), where the highlight made the gaps
+    between strokes as bright as the strokes themselves (they then look like ink, and
+    only the halo on the open background around them is seen: :func:`_hidden_peaks`),
+    and where it clipped to a white brighter than the plate's ink (:func:`_whiter`).
+    The limit is the smaller of ``limit`` and ``LIGHT_WASHED`` of the plate's own
+    ink-to-background range (a highlight clipped to white under dim light adds less
+    than ``limit``).
+    """
+    strokes = strength > STROKE_INK
+    white = float(np.percentile(w[strokes], 90)) if strokes.sum() >= 50 else float(w.max())
+    span = np.maximum(white - level, 1.0)
+    lim = np.minimum(limit, LIGHT_WASHED * span)
+    washed = cv2.dilate(s, _REACH) > lim
+    hidden = _hidden_peaks(s, far, span, lim) | _whiter(w, strokes)
+    # white light next to what was found looks like ink: distrust a glare's reach
+    return washed | cv2.dilate(hidden.view(np.uint8), _REACH).astype(bool)
+
+
+#: Share of a light-ink plate's ink-to-background range that glare must add to wash.
+LIGHT_WASHED = 0.7
+#: Share of that range above which open background counts as the halo of a highlight.
+HALO_SHARE = 0.12
+#: An extrapolated peak counts where it passes the limit by this factor (the fit is off
+#: by up to about 20 % on the station's sheens; a clipped highlight passes by 50 %).
+PEAK_MARGIN = 1.25
+_JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (17, 17))
+
+
+def _hidden_peaks(s: np.ndarray, far: np.ndarray, span: np.ndarray, lim: np.ndarray
+                  ) -> np.ndarray:
+    """Where a highlight whose halo shows on the open background washes the strokes.
+
+    A specular highlight is a smooth bump of added light (close to a Gaussian), so
+    ``log s`` over its halo is a concave quadratic of the position. It is fitted on the
+    halo's unclipped open-background pixels and extended over the strokes around
+    them; where it passes ``lim`` the pixel is washed. A halo that the model does not
+    describe (too few pixels, not a bump) counts as washed where it is strongest:
+    doubt ends in glare, never in a reading.
+    """
+    out = np.zeros(s.shape, bool)
+    halo = far & (s > HALO_SHARE * span)
+    if halo.sum() < 12:
+        return out
+    joined = cv2.dilate(halo.view(np.uint8), _JOIN)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    h, w = s.shape
+    for k in range(1, n):
+        x, y, bw, bh = (int(v) for v in stats[k, :4])
+        x0, y0 = max(0, x - 8), max(0, y - 8)
+        x1, y1 = min(w, x + bw + 8), min(h, y + bh + 8)
+        box = (slice(y0, y1), slice(x0, x1))
+        sel = halo[box] & (labels[box] == k)
+        top = float(s[box][sel].max()) if sel.any() else 0.0
+        if top <= 0.0:
+            continue
+        ys, xs = np.nonzero(sel & (s[box] < 0.9 * span[box[0]]))
+        pred = _bump(xs, ys, s[box][ys, xs], (y1 - y0, x1 - x0))
+        if pred is None:
+            # not a bump the model describes: trust nothing near its strongest part
+            strong = sel & (s[box] > 0.8 * top)
+            bad = cv2.dilate(strong.view(np.uint8), _JOIN).astype(bool) & (top > 0.8 * lim[box[0]])
+        else:
+            bad = pred > PEAK_MARGIN * lim[box[0]]
+        out[box] |= bad
+    return out
+
+
+def _bump(xs: np.ndarray, ys: np.ndarray, vals: np.ndarray, shape: tuple[int, int]
+          ) -> np.ndarray | None:
+    """The fitted ``exp(quadratic)`` bump over a box of ``shape``, or None when the
+    samples do not describe a bump (too few, not concave)."""
+    if xs.size < 12:
+        return None
+    x = xs.astype(np.float64)
+    y = ys.astype(np.float64)
+    cx, cy = x.mean(), y.mean()
+    x, y = x - cx, y - cy
+    a = np.stack([np.ones_like(x), x, y, x * x, y * y, x * y], axis=1)
+    wts = np.sqrt(vals)  # the stronger samples carry the peak
+    coef, *_ = np.linalg.lstsq(a * wts[:, None], np.log(vals) * wts, rcond=None)
+    c0, cx1, cy1, cxx, cyy, cxy = coef
+    if not (cxx < 0 and cyy < 0 and 4 * cxx * cyy - cxy * cxy > 0):
+        return None
+    gx = np.arange(shape[1], dtype=np.float64)[None, :] - cx
+    gy = np.arange(shape[0], dtype=np.float64)[:, None] - cy
+    q = c0 + cx1 * gx + cy1 * gy + cxx * gx * gx + cyy * gy * gy + cxy * gx * gy
+    return np.exp(np.minimum(q, 12.0))
 
 
 def _row_level(w: np.ndarray, sel: np.ndarray) -> np.ndarray:
@@ -169,3 +268,44 @@ def position_glare(washed: np.ndarray, cells: Sequence[Cell]) -> np.ndarray:
                      max(0, int(x)):min(w, int(np.ceil(x + cw)))]
         out[i] = float(roi.mean()) if roi.size else 1.0
     return out
+
+
+#: Clipped white: brighter than the plate's ink by this many grey levels (white ink
+#: reflects about 95 % of the light; a highlight clipped at full scale is whiter).
+WHITER = 7.0
+_CORE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+_PATCH = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13))
+
+
+def _whiter(w: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """Pixels of a light-ink plate clipped to a white brighter than its ink.
+
+    The ink's own level is a plane fitted to the stroke cores (uneven light), trimmed
+    of outliers (a highlight among them); where the ink itself clips (bright light)
+    nothing is whiter and nothing is flagged here.
+    """
+    core = cv2.erode(strokes.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    inner = _inner(w.shape)
+    sel = np.zeros(w.shape, bool)
+    sel[inner] = core[inner]
+    ys, xs = np.nonzero(sel)
+    if ys.size < 200:
+        return np.zeros(w.shape, bool)
+    smooth = cv2.blur(w, (5, 5))
+    vals = smooth[ys, xs].astype(np.float64)
+    a = np.stack([np.ones(ys.size), xs / w.shape[1], ys / w.shape[0]], axis=1)
+    keep = np.ones(ys.size, bool)
+    for _ in range(3):
+        coef, *_ = np.linalg.lstsq(a[keep], vals[keep], rcond=None)
+        res = vals - a @ coef
+        spread = 1.4826 * float(np.median(np.abs(res[keep])))
+        keep = np.abs(res) <= max(3.0 * spread, 2.0)
+    plane = (coef[0] + coef[1] * np.arange(w.shape[1], dtype=np.float32)[None, :] / w.shape[1]
+             + coef[2] * np.arange(w.shape[0], dtype=np.float32)[:, None] / w.shape[0])
+    over = (smooth - plane > max(WHITER, 3.0 * spread)) & (plane < 250.0)
+    clipped = np.zeros(w.shape, np.uint8)
+    clipped[inner] = over[inner]
+    # a highlight on a stroke alone clips the stroke (it loses nothing); one that clipped
+    # a patch wider than strokes also whitened the background between them
+    patch = cv2.morphologyEx(clipped, cv2.MORPH_OPEN, _PATCH)
+    return cv2.dilate(patch, _CORE).astype(bool)

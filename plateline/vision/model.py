@@ -18,9 +18,10 @@ distance to the nearest prototype of class ``k`` (``dims`` dimensions)::
 
 ``posterior`` says which glyph it is *rather than the others*, ``fit`` how well
 it looks like that glyph at all; ``z_ok`` is a high percentile of the distances
-of the teaching glyphs to their own class (per class where it was taught from
-enough glyphs, as complex characters spread more, within ``MAX_CLASS_SPREAD``),
-so a clean glyph scores
+of the teaching glyphs to their own class (the class's own, shrunk towards the
+pooled one by how many crops it was taught from, as complex characters spread
+more, within ``MAX_CLASS_SPREAD``; widened for classes taught from few crops,
+whose prototypes are themselves uncertain), so a clean glyph scores
 close to 1, a glyph three times as far as the worst taught ones about 0.6 (the
 spread of blurred complex characters on new frames is wide), and a blot or a
 mis-cut glyph close to 0. Glyphs never taught score 0. Glare is judged apart
@@ -55,8 +56,9 @@ MAX_DIMS = 64
 SHRINK = 0.05
 PROTOTYPES = 3
 Z_PERCENTILE = 99.5
-MIN_CLASS_SAMPLES = 20
-MAX_CLASS_SPREAD = 1.5  # a class's z_ok is at most this times the global one
+SPREAD_PRIOR = 10.0  # crops' worth of the pooled spread in each class's own
+CROPS_PER_PROTOTYPE = 10
+MAX_CLASS_SPREAD = 1.5  # a class's own spread counts up to this times the pooled one
 FIT_SLACK = 4.0  # how fast the fit falls beyond z_ok, in units of z_ok
 DEFAULT_MODEL = "default.npz"
 
@@ -185,14 +187,20 @@ class GlyphModel:
     @classmethod
     def teach(cls, glyphs: Sequence[np.ndarray] | np.ndarray, labels: Sequence[str],
               shapes: Sequence[int], *, base: GlyphModel | None = None,
-              meta: dict[str, object] | None = None) -> GlyphModel:
+              meta: dict[str, object] | None = None,
+              sources: Sequence[int] | None = None) -> GlyphModel:
         """A model taught from glyph images and their labels.
 
         With ``base``, classes seen in the new glyphs replace the base's (the site's
         dies win), the others are kept, and the within-class spread is pooled.
+        ``sources`` names the glyph crop each image was made from (augmented copies
+        share their original's), so that a class is judged by how many crops it was
+        really taught from (default: every image is a crop of its own).
         """
         if not (len(glyphs) == len(labels) == len(shapes)):
             raise ValueError("glyphs, labels and shapes must have the same length")
+        if sources is not None and len(sources) != len(glyphs):
+            raise ValueError("sources must have one entry per glyph")
         if len(glyphs) == 0:
             raise ValueError("nothing to teach from")
         bad = sorted({c for c in labels if c not in GLYPH_INDEX})
@@ -200,6 +208,7 @@ class GlyphModel:
             raise ValueError(f"labels outside the alphabet: {''.join(bad)!r}")
         feats = features_many(glyphs).astype(np.float64)
         keys = np.array([GLYPH_INDEX[c] * N_SHAPES + int(s) for c, s in zip(labels, shapes)])
+        src = np.arange(len(keys)) if sources is None else np.asarray(sources, np.int64)
         uniq, inverse = np.unique(keys, return_inverse=True)
         counts = np.bincount(inverse).astype(np.int64)
         means = np.zeros((len(uniq), FEATURE_DIM))
@@ -225,14 +234,15 @@ class GlyphModel:
         # the discriminant space first (prototypes = class means), then the clusters
         space = cls(all_keys, all_means, all_counts, scatter, np.ones(len(all_keys)),
                     all_means, all_keys, info)
-        protos, proto_keys = _prototypes(feats, keys, space.proj)
+        crops = _crops_per_sample(keys, src)
+        protos, proto_keys = _prototypes(feats, keys, space.proj, crops)
         if base is not None:
             kept = ~np.isin(base.proto_keys, uniq)
             protos = np.concatenate([protos, base.protos[kept]])
             proto_keys = np.concatenate([proto_keys, base.proto_keys[kept]])
         model = cls(all_keys, all_means, all_counts, scatter, np.ones(len(all_keys)), protos,
                     proto_keys, info, templates)
-        model.z_ok = _calibrate(model, feats, keys, base)
+        model.z_ok = _calibrate(model, feats, keys, crops, base)
         model.meta["z_ok"] = float(np.min(model.z_ok))
         return model
 
@@ -301,14 +311,24 @@ def _remap(keys: np.ndarray, alphabet: str) -> tuple[np.ndarray, np.ndarray]:
     return glyph[ok] * N_SHAPES + keys[ok] % N_SHAPES, ok
 
 
-def _prototypes(feats: np.ndarray, keys: np.ndarray, proj: np.ndarray
+def _crops_per_sample(keys: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """For each sample, the number of distinct crops its class was taught from."""
+    out = np.empty(len(keys), np.int64)
+    for key in np.unique(keys):
+        idx = np.flatnonzero(keys == key)
+        out[idx] = np.unique(sources[idx]).size
+    return out
+
+
+def _prototypes(feats: np.ndarray, keys: np.ndarray, proj: np.ndarray, crops: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Up to PROTOTYPES cluster means (raw features) per class, clustered in ``proj``."""
+    """Up to PROTOTYPES cluster means (raw features) per class, clustered in ``proj``:
+    one more per ``CROPS_PER_PROTOTYPE`` crops the class was taught from."""
     z = (feats @ proj).astype(np.float32)
     protos, proto_keys = [], []
     for key in np.unique(keys):
         idx = np.flatnonzero(keys == key)
-        k = min(PROTOTYPES, len(idx) // 10 + 1)
+        k = min(PROTOTYPES, int(crops[idx[0]]) // CROPS_PER_PROTOTYPE + 1, len(idx))
         if k > 1:
             crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-3)
             cv2.setRNGSeed(int(key))
@@ -325,9 +345,17 @@ def _prototypes(feats: np.ndarray, keys: np.ndarray, proj: np.ndarray
     return np.array(protos, np.float32), np.array(proto_keys, np.int32)
 
 
-def _calibrate(model: GlyphModel, feats: np.ndarray, keys: np.ndarray,
+def _calibrate(model: GlyphModel, feats: np.ndarray, keys: np.ndarray, crops: np.ndarray,
                base: GlyphModel | None) -> np.ndarray:
-    """``z_ok`` per class from the taught glyphs' distances to their own class."""
+    """``z_ok`` per class from the taught glyphs' distances to their own class.
+
+    A class's own spread (a high percentile of its distances) is shrunk towards the
+    pooled one in proportion to how many crops it was taught from (``SPREAD_PRIOR``
+    crops' worth of the pooled spread), kept within [1, ``MAX_CLASS_SPREAD``] times the
+    pooled one, and widened by ``1 + 1 / crops``: prototypes made from few crops are
+    themselves off by about that much, so new glyphs lie further from them than the
+    taught ones did.
+    """
     own = np.empty(len(keys))
     cls_of = np.searchsorted(model.keys, keys)
     for start in range(0, len(keys), 4096):
@@ -337,10 +365,11 @@ def _calibrate(model: GlyphModel, feats: np.ndarray, keys: np.ndarray,
     z_all = max(float(np.percentile(own, Z_PERCENTILE)), 0.05)
     z_ok = np.full(len(model.keys), z_all)
     for k in np.unique(cls_of):
-        mine = own[cls_of == k]
-        if mine.size >= MIN_CLASS_SAMPLES:
-            z_ok[k] = min(MAX_CLASS_SPREAD * z_all,
-                          max(z_all, float(np.percentile(mine, Z_PERCENTILE))))
+        sel = cls_of == k
+        n = float(crops[sel][0])
+        mine = float(np.percentile(own[sel], Z_PERCENTILE))
+        shrunk = (n * mine + SPREAD_PRIOR * z_all) / (n + SPREAD_PRIOR)
+        z_ok[k] = min(MAX_CLASS_SPREAD * z_all, max(z_all, shrunk)) * (1.0 + 1.0 / n)
     if base is not None:
         kept = ~np.isin(model.keys, keys)
         from_base = base.z_ok[np.searchsorted(base.keys, model.keys[kept])]

@@ -3,7 +3,7 @@
 Each frame of ``labels.csv`` (``camera.md``) holds one plate: it is located,
 rectified with the layout of its *labelled* type, segmented and its glyphs are
 paired with the label's characters (each glyph also slightly shifted and scaled,
-see ``JITTER``). Frames that do not give exactly one plate, or do not segment
+see ``AUGMENT``). Frames that do not give exactly one plate, or do not segment
 into the label's number of characters, are skipped and counted.
 """
 
@@ -51,6 +51,8 @@ class GlyphSet:
     glyphs: list[np.ndarray] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     shapes: list[int] = field(default_factory=list)
+    #: index of the crop each image was made from (augmented copies share it)
+    sources: list[int] = field(default_factory=list)
 
 
 def collect(sample_dirs: Iterable[str | Path], report: TeachReport | None = None) -> GlyphSet:
@@ -69,7 +71,7 @@ def collect(sample_dirs: Iterable[str | Path], report: TeachReport | None = None
                 report.skipped[reason] += 1
             else:
                 report.used += 1
-    report.glyphs = len(out.glyphs) // (1 + len(JITTER))
+    report.glyphs = len(set(out.sources))
     return out
 
 
@@ -90,29 +92,40 @@ def _collect_frame(path: Path, text: str, plate_type: str, out: GlyphSet) -> str
         return "not segmented"
     if layout_for(plate_type, rows).n_chars != len(text) or len(seg.glyphs) != len(text):
         return "wrong number of characters"
+    first = len(out.glyphs)
+    crops = range(first, first + len(seg.glyphs))
     out.glyphs.extend(seg.glyphs)
     out.labels.extend(text)
     out.shapes.extend(seg.shapes)
-    for k, (dx, scale) in enumerate(JITTER):
-        for g, ch, shape in zip(seg.glyphs, text, seg.shapes):
+    out.sources.extend(crops)
+    for k, variant in enumerate(AUGMENT):
+        for j, (g, ch, shape) in enumerate(zip(seg.glyphs, text, seg.shapes)):
             sign = 1 if (k + len(out.glyphs)) % 2 else -1
-            out.glyphs.append(_jitter(g, sign * dx, scale))
+            out.glyphs.append(_augment(g, sign, *variant))
             out.labels.append(ch)
             out.shapes.append(shape)
+            out.sources.append(first + j)
     return ""
 
 
-#: Extra copies of every taught glyph (x shift in px, scale): the reader must not
-#: depend on the last pixel of where a glyph was cut.
-JITTER = ((0.8, 1.035), (0.8, 0.965))
+#: Extra copies of every taught glyph: (x shift px, y shift px, scale, blur sigma px),
+#: the shifts alternating in sign. The reader must not depend on the last pixel of
+#: where a glyph was cut. (Blurred copies were tried: on the second font they made
+#: near-identical glyphs, such as its tall H and M, confidently misread more often.)
+AUGMENT = ((0.8, 0.0, 1.035, 0.0), (0.8, 0.0, 0.965, 0.0))
 
 
-def _jitter(glyph: np.ndarray, dx: float, scale: float) -> np.ndarray:
+def _augment(glyph: np.ndarray, sign: int, dx: float, dy: float, scale: float,
+             sigma: float) -> np.ndarray:
     h, w = glyph.shape
     m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, scale)
-    m[0, 2] += dx
-    return cv2.warpAffine(glyph, m, (w, h), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    m[0, 2] += sign * dx
+    m[1, 2] += sign * dy
+    out: np.ndarray = cv2.warpAffine(glyph, m, (w, h), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    if sigma > 0:
+        out = cv2.GaussianBlur(out, (0, 0), sigma)
+    return out
 
 
 def teach(sample_dirs: Iterable[str | Path], *, base: GlyphModel | None = None
@@ -124,7 +137,8 @@ def teach(sample_dirs: Iterable[str | Path], *, base: GlyphModel | None = None
     if not data.glyphs:
         raise VisionError("no usable frame to teach from")
     model = GlyphModel.teach(data.glyphs, data.labels, data.shapes, base=base,
-                             meta={"taught_from": [d.name for d in dirs]})
+                             meta={"taught_from": [d.name for d in dirs]},
+                             sources=data.sources)
     known = set(model.glyphs)
     report.untaught = "".join(c for c in ALPHABET if c not in known)
     return model, report

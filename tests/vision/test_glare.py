@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 from plateline.contract import Reason
@@ -15,6 +17,7 @@ from plateline.simulators.render import (
 )
 from plateline.vision import Expectation, read_frame, verify
 from plateline.vision.alphabet import ALPHABET
+from plateline.vision.glare import MAX_WASHED_SHARE, washed_map
 from plateline.vision.model import GlyphModel
 from plateline.vision.reading import FrameReading
 
@@ -93,3 +96,36 @@ def test_ebike_plate_under_a_sheen_is_read(model: GlyphModel, text: str, positio
                          model)
     d = verify(reading, Expectation(text, "ebike", 1), min_confidence=MIN_CONF)
     assert d.ok, d.detail
+
+
+@pytest.mark.parametrize("text, plate_type, position, offset, radius, strength", [
+    ("粤B8632港", "black", 1, (0.35, -0.3), 8, 1.3),  # the B's upper bowl fills in
+    ("粤B8632港", "black", 3, (0.0, 0.0), 8, 3.0),  # the 6 clips to a white patch
+    ("粤B86321", "blue", 2, (0.0, 0.0), 12, 1.3),  # the 8's counters fill in
+])
+def test_white_light_on_white_ink_counts_as_glare(model: GlyphModel, text: str,
+                                                  plate_type: str, position: int,
+                                                  offset: tuple[float, float], radius: float,
+                                                  strength: float) -> None:
+    """White ink cannot get whiter: a highlight on a light-ink plate shows only where it
+    whitens the background between strokes, and that part of the character is gone.
+    Regression: such a patch, looking like ink, was read as the character it made."""
+    reading = read_frame(spotted(text, plate_type, position, offset, radius, strength), model)
+    plate = reading.plates[0]
+    assert plate.glare[position] > MAX_WASHED_SHARE
+    assert accepted_alternatives(reading, text, plate_type, position) == []
+
+
+def test_a_highlight_clipped_under_dim_light_counts_as_glare() -> None:
+    """Under dim light a highlight clipped to white adds less than the absolute limit
+    to a black plate: the limit is also a share of the plate's own ink contrast."""
+    rng = np.random.default_rng(5)
+    crop = np.full((112, 352, 3), 18, np.uint8)
+    crop[30:80, 40:300:30] = 160  # strokes of a dim plate
+    crop = cv2.add(crop, rng.integers(0, 4, crop.shape, dtype=np.uint8))
+    yy, xx = np.mgrid[0:112, 0:352]
+    spot = 150 * np.exp(-((xx - 200) ** 2 + (yy - 55) ** 2) / (2 * 9.0 ** 2))
+    lit = np.clip(crop + spot[..., None], 0, 166).astype(np.uint8)  # clipped, then dimmed
+    ink = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32) / 160.0
+    assert not washed_map(crop, "black", ink).any()
+    assert washed_map(lit, "black", ink)[45:65, 190:210].all()
