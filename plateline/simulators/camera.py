@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import functools
 import logging
+import multiprocessing as mp
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-import multiprocessing as mp
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
