@@ -77,8 +77,10 @@ async def packer(tmp_path: Path) -> AsyncIterator[OpcUaClient]:
 async def test_changeover_rules_and_start_checks(
         tmp_path: Path, sessions: sessionmaker[Session], conv_map: TagMap,
         recipes: dict[str, Recipe]) -> None:
-    async with devices() as dev, controller(dev, sessions, conv_map, recipes) as line, \
-            packer(tmp_path) as pack, LabelRig() as label_rig, \
+    # the packer first: building its server loads OPC UA's address space in a thread
+    # that takes the GIL for a second, which must not fall on the controller's callbacks
+    async with packer(tmp_path) as pack, devices() as dev, \
+            controller(dev, sessions, conv_map, recipes) as line, LabelRig() as label_rig, \
             ZplPrinter("P1", label_rig.printer.port.endpoint, timeout=0.3) as printer, \
             SerialCodeReader("S2", label_rig.scanner.port.endpoint) as reader:
         changeover = RecipeChangeover(pack, line.link, lambda: line.state, line.alarms,
@@ -133,8 +135,8 @@ async def test_changeover_rules_and_start_checks(
 async def test_a_running_packer_is_stopped_for_the_changeover(
         tmp_path: Path, sessions: sessionmaker[Session], conv_map: TagMap,
         recipes: dict[str, Recipe]) -> None:
-    async with devices() as dev, controller(dev, sessions, conv_map, recipes) as line, \
-            packer(tmp_path) as pack:
+    async with packer(tmp_path) as pack, devices() as dev, \
+            controller(dev, sessions, conv_map, recipes) as line:
         await line.wait_for_state(PackMLState.STOPPED, timeout=5)
         # the line stands, but the packer runs: it would refuse parameters
         # (BadInvalidState), so the changeover stops it first
@@ -163,8 +165,8 @@ async def test_a_running_packer_is_stopped_for_the_changeover(
 async def test_a_packer_that_cannot_stop_refuses_the_changeover(
         tmp_path: Path, sessions: sessionmaker[Session], conv_map: TagMap,
         recipes: dict[str, Recipe]) -> None:
-    async with devices() as dev, controller(dev, sessions, conv_map, recipes) as line, \
-            packer(tmp_path) as pack:
+    async with packer(tmp_path) as pack, devices() as dev, \
+            controller(dev, sessions, conv_map, recipes) as line:
         await line.wait_for_state(PackMLState.STOPPED, timeout=5)
         pack.sim.machine.force_state(PackMLState.ABORTED)  # type: ignore[attr-defined]
         await pack.sim.flush()  # type: ignore[attr-defined]
