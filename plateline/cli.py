@@ -86,6 +86,16 @@ def _cmd_vision_teach(args: argparse.Namespace) -> int:
 
     result = teach_main(args.sample_dir, args.out, args.base_model)
     print(json.dumps(result, ensure_ascii=False))
+    kept, thin = result.get("kept_from_base"), result.get("thin")
+    thin = thin if isinstance(thin, dict) else {}
+    if kept:
+        print(f"plateline: warning: known only from the base model, not from these samples: "
+              f"{kept}. A plate of this site's font showing one of them may be read as a "
+              f"taught neighbour: teach from frames that hold every glyph in use.",
+              file=sys.stderr)
+    if thin:
+        print(f"plateline: warning: taught from fewer than 5 crops: "
+              f"{', '.join(f'{c} ({n})' for c, n in thin.items())}", file=sys.stderr)
     return 0
 
 

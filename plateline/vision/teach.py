@@ -27,6 +27,9 @@ from .reader import decode, segment_plate
 from .samples import read_labels
 from .segment import SegmentError
 
+#: A glyph taught from fewer crops than this is reported as thin: teach it from more frames.
+THIN_CLASS = 5
+
 
 @dataclass
 class TeachReport:
@@ -37,11 +40,19 @@ class TeachReport:
     skipped: Counter[str] = field(default_factory=Counter)
     glyphs: int = 0
     untaught: str = ""
+    #: glyphs taught from the samples' own crops, in alphabet order
+    from_samples: str = ""
+    #: glyphs the model still knows only from the base model (another font, perhaps):
+    #: a plate of the site's font showing one of them may read as a taught neighbour
+    kept_from_base: str = ""
+    #: glyphs taught from fewer than THIN_CLASS crops, with their counts
+    thin: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {"frames": self.frames, "used": self.used, "skipped": sum(self.skipped.values()),
                 "skipped_by_reason": dict(self.skipped), "glyphs": self.glyphs,
-                "untaught": self.untaught}
+                "untaught": self.untaught, "from_samples": self.from_samples,
+                "kept_from_base": self.kept_from_base, "thin": self.thin}
 
 
 @dataclass
@@ -141,4 +152,8 @@ def teach(sample_dirs: Iterable[str | Path], *, base: GlyphModel | None = None
                              sources=data.sources)
     known = set(model.glyphs)
     report.untaught = "".join(c for c in ALPHABET if c not in known)
+    crops = Counter(label for label, _ in set(zip(data.labels, data.sources, strict=True)))
+    report.from_samples = "".join(c for c in ALPHABET if c in crops)
+    report.kept_from_base = "".join(c for c in ALPHABET if c in known and c not in crops)
+    report.thin = {c: crops[c] for c in ALPHABET if 0 < crops[c] < THIN_CLASS}
     return model, report

@@ -86,6 +86,12 @@ def test_teach_second_font_then_read_it(model: GlyphModel, second_font_folder: P
     assert report["used"] >= 34 and out.exists()
     # with a base, glyphs the samples lack are still known (from the base)
     assert (set(str(report["known"])) >= set(ALPHABET) - {"I"}) == with_base
+    # what came from the samples and what only from the base is said, glyph by glyph
+    taught, kept = str(report["from_samples"]), str(report["kept_from_base"])
+    assert taught and not set(taught) & set(kept)
+    assert bool(kept) == with_base and set(taught) | set(kept) == set(str(report["known"]))
+    thin = report["thin"]
+    assert isinstance(thin, dict) and all(0 < n < 5 and c in taught for c, n in thin.items())
     result = eval_main(second_font_folder, out, tmp_path / "d.jsonl", as_json=False)
     assert result["false_accepts"] == 0
     assert result["read_rate"] >= 0.97
