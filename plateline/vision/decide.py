@@ -33,7 +33,7 @@ import numpy as np
 
 from plateline.contract import Reason
 
-from .alphabet import ALPHABET, GLYPH_INDEX
+from .alphabet import ALPHABET, GLYPH_INDEX, glyph_kind
 from .glare import MAX_MASKED_SHARE, MAX_WASHED_SHARE
 from .reading import UNKNOWN_TYPE, Decision, Expectation, FrameReading
 
@@ -111,6 +111,13 @@ def _fault(reading: FrameReading, expectation: Expectation, min_confidence: floa
                 washed = np.flatnonzero(~(glare <= limit))
                 i = int(washed[0]) if washed.size else 0
                 return f"plate {n} position {i + 1}: washed out by glare"
+        expected = expectation.plate_no or ""
+        if plate.foreign and len(plate.foreign) == len(expected):
+            for i, ch in enumerate(expected):
+                if glyph_kind(ch) in plate.foreign[i]:
+                    return (f"plate {n} position {i + 1}: some {glyph_kind(ch)} glyphs of this "
+                            f"row are known only in another font than the site taught "
+                            f"(teach them)")
         for i, row in enumerate(scores):
             best = int(np.argmax(row))
             if not _wins(row, best, min_confidence, margin):

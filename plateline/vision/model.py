@@ -47,7 +47,7 @@ import numpy as np
 
 from plateline.errors import VisionError
 
-from .alphabet import ALPHABET, GLYPH_INDEX
+from .alphabet import ALPHABET, GLYPH_INDEX, glyph_kind
 from .glyphs import FEATURE_DIM, features_many
 from .segment import GLYPH_H, GLYPH_W, N_SHAPES
 
@@ -107,6 +107,24 @@ class GlyphModel:
         self._starts = np.searchsorted(self.proto_keys, self.keys)
         self._shape_of = self.keys % N_SHAPES
         self._glyph_of = self.keys // N_SHAPES
+        self._foreign = self._foreign_by_shape()
+
+    def _foreign_by_shape(self) -> tuple[frozenset[str], ...]:
+        """Per row shape, the glyph kinds with a class this site did not teach (kept from
+        a base model of another font). A model that records no ``site_keys`` was taught
+        from one font: nothing in it is foreign."""
+        site = self.meta.get("site_keys")
+        if not isinstance(site, list):
+            return tuple(frozenset() for _ in range(N_SHAPES))
+        foreign = set(self.keys.tolist()) - {int(k) for k in site}
+        return tuple(frozenset(glyph_kind(ALPHABET[k // N_SHAPES])
+                               for k in foreign if k % N_SHAPES == shape)
+                     for shape in range(N_SHAPES))
+
+    def foreign_kinds(self, shapes: Sequence[int]) -> tuple[frozenset[str], ...]:
+        """For glyph cells of these row shapes, the kinds of glyph known in that shape only
+        from another font than the site's (see :func:`decide.verify`)."""
+        return tuple(self._foreign[int(s)] for s in shapes)
 
     # -- derived space -------------------------------------------------------------
     def _projection(self) -> np.ndarray:
@@ -231,6 +249,11 @@ class GlyphModel:
         info = dict(base.meta) if base is not None else {}
         info.update(meta or {})
         info["taught_glyphs"] = len(keys)
+        if base is not None:  # which classes the site's own glyphs taught, over all rounds
+            earlier = base.meta.get("site_keys")
+            site = {int(k) for k in uniq} | ({int(k) for k in earlier}
+                                             if isinstance(earlier, list) else set())
+            info["site_keys"] = sorted(site)
         # the discriminant space first (prototypes = class means), then the clusters
         space = cls(all_keys, all_means, all_counts, scatter, np.ones(len(all_keys)),
                     all_means, all_keys, info)

@@ -106,7 +106,7 @@ def read_plate(image: np.ndarray, cand: Candidate, model: GlyphModel) -> PlateRe
     text = "".join(ALPHABET[int(i)] for i in np.argmax(scores, axis=1))
     conf = position_confidence(scores)
     return PlateReading(text, ptype, float(conf.min()) if conf.size else 0.0, scores, quad, rows,
-                        glare=glare, masked=masked)
+                        glare=glare, masked=masked, foreign=model.foreign_kinds(seg.shapes))
 
 
 #: Pixels this near a washed-out one are not trusted either (glare fades them).

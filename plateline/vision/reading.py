@@ -42,6 +42,9 @@ class PlateReading:
     note: str = ""
     glare: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     masked: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    #: per position, the glyph kinds (``alphabet.GLYPH_KINDS``) of which some glyph is
+    #: known in that row shape only from another font than the one the site taught
+    foreign: tuple[frozenset[str], ...] = ()
 
     @property
     def readable(self) -> bool:

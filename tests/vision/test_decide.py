@@ -233,3 +233,23 @@ def test_decision_reason_agrees_with_ok() -> None:
     with pytest.raises(ValueError):
         Decision(True, Reason.PLATE_TYPE)
     assert set(PLATE_TYPES) >= {"blue", "ebike"}
+
+
+def test_a_glyph_kind_known_only_in_another_font_is_a_fault() -> None:
+    """A site model keeps the base font's classes it was not taught: where a glyph of
+    the expected kind is known in that row shape only in the base font, the site's own
+    plate showing it could pass as a taught neighbour (second font: M passed as H)."""
+    serial = frozenset({"serial"})
+    foreign = (frozenset(), serial, frozenset(), frozenset(), frozenset(), frozenset(),
+               frozenset())
+    p = PlateReading("粤B12345", "blue", 0.9, confident("粤B12345"), QUAD, foreign=foreign)
+    d = verify(FrameReading([p]), Expectation("粤B12345", "blue", 1), min_confidence=0.6)
+    assert d.reason is Reason.VISION_FAULT and "another font" in d.detail
+    # provinces only foreign: the serial positions are not concerned
+    provinces = (frozenset({"province"}),) + (frozenset(),) * 6
+    p = PlateReading("粤B12345", "blue", 0.9, confident("粤B12345"), QUAD,
+                     foreign=(frozenset(),) + (frozenset({"province"}),) * 6)
+    assert verify(FrameReading([p]), Expectation("粤B12345", "blue", 1), min_confidence=0.6).ok
+    p = PlateReading("粤B12345", "blue", 0.9, confident("粤B12345"), QUAD, foreign=provinces)
+    d = verify(FrameReading([p]), Expectation("粤B12345", "blue", 1), min_confidence=0.6)
+    assert d.reason is Reason.VISION_FAULT

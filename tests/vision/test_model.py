@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from plateline.contract import Reason
 from plateline.simulators.render import Distortion, PlateFont, PlateSpec
 from plateline.simulators.render.samples import write_sample_folder
 from plateline.vision import Expectation, read_frame, verify
@@ -95,18 +96,55 @@ def test_teach_second_font_then_read_it(model: GlyphModel, second_font_folder: P
     result = eval_main(second_font_folder, out, tmp_path / "d.jsonl", as_json=False)
     assert result["false_accepts"] == 0
     assert result["read_rate"] >= 0.97
-    assert result["false_rejects"] <= 1
+    if not with_base:
+        assert result["false_rejects"] <= 1
+    # with a base, most glyphs are still known only in the default font: the positions
+    # of those kinds are not verified (VISION_FAULT) until the site teaches them all
 
 
 def test_taught_model_verifies_a_second_font_plate(second_font_folder: Path,
                                                    tmp_path: Path) -> None:
-    out = tmp_path / "site.npz"
-    teach_main(second_font_folder, out, DEFAULT)
-    site = GlyphModel.load(out)
     text = next(line.split(",")[1] for line in
                 (second_font_folder / "labels.csv").read_text("utf-8").splitlines()[1:]
                 if line.split(",")[2] == "blue")
     data, _ = frame([PlateSpec(text, "blue")], 99, font=PlateFont.second(),
                     distortion=Distortion.normal())
-    d = verify(read_frame(data, site), Expectation(text, "blue", 1), min_confidence=0.6)
+    # taught from the site's frames alone: one font, verified
+    alone = tmp_path / "alone.npz"
+    teach_main(second_font_folder, alone, None)
+    d = verify(read_frame(data, GlyphModel.load(alone)), Expectation(text, "blue", 1),
+               min_confidence=0.6)
     assert d.ok, d.detail
+    # on top of the default model, 36 frames leave most glyphs known only in the
+    # default font: not verified, whatever the reading says
+    mixed = tmp_path / "mixed.npz"
+    teach_main(second_font_folder, mixed, DEFAULT)
+    d = verify(read_frame(data, GlyphModel.load(mixed)), Expectation(text, "blue", 1),
+               min_confidence=0.6)
+    assert d.reason is Reason.VISION_FAULT and "another font" in d.detail
+
+
+def test_a_site_model_knows_which_classes_another_font_taught(
+        model: GlyphModel, second_font_folder: Path, tmp_path: Path) -> None:
+    from plateline.vision.alphabet import GLYPH_INDEX
+    from plateline.vision.segment import N_SHAPES
+    from plateline.vision.teach import teach
+
+    assert model.foreign_kinds([0, 1]) == (frozenset(), frozenset())  # one font
+    site, _ = teach([second_font_folder], base=model)
+    keys = {int(k) for k in site.meta["site_keys"]}  # type: ignore[union-attr]
+    assert keys and keys < {int(k) for k in site.keys}
+    again = GlyphModel.load(_saved(site, tmp_path / "site.npz"))
+    assert again.foreign_kinds([0, 1]) == site.foreign_kinds([0, 1])
+    for shape, kinds in enumerate(site.foreign_kinds(range(N_SHAPES))):
+        inherited = [k for k in site.keys if int(k) not in keys and k % N_SHAPES == shape]
+        assert bool(kinds) == bool(inherited)
+    # taught again on top of the site model: its classes stay the site's
+    twice, _ = teach([second_font_folder], base=site)
+    assert {int(k) for k in twice.meta["site_keys"]} >= keys  # type: ignore[union-attr]
+    assert GLYPH_INDEX  # the alphabet is what the keys index
+
+
+def _saved(model: GlyphModel, path: Path) -> Path:
+    model.save(path)
+    return path
