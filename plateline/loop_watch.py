@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -29,7 +30,7 @@ class LoopLag:
     max_lag_s: float = 0.0
     stalls: int = 0
     last_stack: str | None = None
-    recent: list[float] = field(default_factory=list)
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=100))
 
 
 class LoopWatch:
@@ -90,7 +91,7 @@ class LoopWatch:
 
     def _note(self, lag: float) -> None:
         self.lag.max_lag_s = max(self.lag.max_lag_s, lag)
-        self.lag.recent = [*self.lag.recent[-99:], lag]
+        self.lag.recent.append(lag)
         if lag < self.warn_s:
             return
         self.lag.stalls += 1

@@ -128,7 +128,8 @@ class RecipeChangeover:
                 self.alarms.raise_(ALARM, f"recipe {recipe_id}: {mismatch}")
                 raise ChangeoverRefused(f"recipe {recipe_id} read back wrong: {mismatch}")
         except ChangeoverRefused as err:
-            await self._record(user, recipe_id, {"result": "REFUSED", "why": str(err)})
+            await self._record(user, f"recipe changeover {recipe_id}",
+                               {"result": "REFUSED", "why": str(err)})
             log.warning("changeover to %s by %s refused: %s", recipe_id, user, err)
             raise
         assert recipe is not None
@@ -137,8 +138,8 @@ class RecipeChangeover:
     async def _in_force(self, recipe: Recipe, user: str, how: str) -> InForce:
         self._recipe = recipe
         self.alarms.clear(ALARM)
-        await self._record(user, recipe.id, {"result": how, "version": recipe.version,
-                                             "number": recipe.number})
+        await self._record(user, f"recipe changeover {recipe.id}",
+                           {"result": how, "version": recipe.version, "number": recipe.number})
         log.info("recipe %s %s in force (number %d, %s)", recipe.id, recipe.version,
                  recipe.number, how.lower())
         return InForce(recipe.id, recipe.version, recipe.number)
@@ -152,7 +153,7 @@ class RecipeChangeover:
             if state in CHANGEOVER_STATES:
                 return
             log.info("changeover: stopping %s (%s)", self.packer.name, state.name)
-            await self._record_packer(user, f"packer STOP for changeover from {state.name}")
+            await self._record(user, f"packer STOP for changeover from {state.name}", {})
             async with asyncio.timeout(self.packer_stop_timeout_s):
                 if state not in (PackMLState.STOPPING, PackMLState.CLEARING):
                     await self.packer.command(PackMLCommand.STOP)
@@ -168,12 +169,6 @@ class RecipeChangeover:
     async def _packer_state(self) -> PackMLState:
         assert self.packer is not None
         return PackMLState(int((await self.packer.read("STATE"))["STATE"]))
-
-    async def _record_packer(self, user: str, action: str) -> None:
-        try:
-            await self.journal.record_action(user, action, {})
-        except JournalError as err:
-            log.error("packer stop not recorded: %s", err)
 
     async def mismatch(self, recipe: Recipe) -> str | None:
         """What PACK and CONV hold that differs from ``recipe`` (read now), or None."""
@@ -206,11 +201,11 @@ class RecipeChangeover:
             return text
         return None
 
-    async def _record(self, user: str, recipe_id: str, detail: dict[str, Any]) -> None:
+    async def _record(self, user: str, action: str, detail: dict[str, Any]) -> None:
         try:
-            await self.journal.record_action(user, f"recipe changeover {recipe_id}", detail)
+            await self.journal.record_action(user, action, detail)
         except JournalError as err:
-            log.error("changeover not recorded: %s", err)
+            log.error("%s not recorded: %s", action, err)
 
 
 def _same(got: Any, want: float) -> bool:
