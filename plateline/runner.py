@@ -179,7 +179,7 @@ def station_factories(settings: ControllerSettings, devices: OptionalDevices,
     if devices.scale is not None:
         scale = devices.scale
         factories.append(lambda journal: WeighStation(
-            scale, recipes, field_of_view_mm=settings.field_of_view_mm))
+            scale, recipes))
     if devices.printer is not None and devices.verifier is not None:
         printer, reader = devices.printer, devices.verifier
         before = required[:required.index("LABEL")] if "LABEL" in required else required

@@ -29,7 +29,7 @@ from plateline.controller.faults import PlcRestarted, RingInconsistent
 from plateline.controller.journal import Journal, StoredItem
 from plateline.controller.model import ItemKey, PlcEvent
 from plateline.controller.settings import ControllerSettings
-from plateline.controller.tracking import Tracker, window_deadline
+from plateline.controller.tracking import Tracker, Window
 from plateline.controller.verdicts import VerdictRingWriter
 from plateline.errors import DeviceError
 
@@ -127,6 +127,8 @@ class EventRingConsumer:
         self._check_boot()
         sent = time.monotonic()
         snap = await self.link.call(lambda c: c.read_ring("event"))
+        sent = max(sent, snap.sent_at)  # a wait for the link is not part of the window
+        answered = time.monotonic()
         self._check_boot()
         if not self._pending and not self._ack_lock.locked() and (
                 self.dispatched == self.handled and snap.read != self.handled % M):
@@ -152,24 +154,36 @@ class EventRingConsumer:
         else:
             self._torn_ok()
         if events:
-            await self._dispatch(events)
+            await self._dispatch(events, answered)
         return len(events)
 
-    async def _dispatch(self, events: list[PlcEvent]) -> None:
+    async def _dispatch(self, events: list[PlcEvent], seen: float) -> None:
         """Start what the events cause and queue their transaction (not awaited here)."""
         if any(ev.type is EventType.DIVERTED for ev in events):
             await self.verdicts.refresh_read()  # so "taken by the PLC" is current
-        batch = [(ev, self._deadline(ev.number)) for ev in events]
+        batch = [(ev, self._window(ev.number, seen)) for ev in events]
+        self._warn_if_slow(batch)
         keyed, ops = self.tracker.apply(batch)
         self._pending.append((self.journal.store_event_batch(self.plc_boot, keyed, ops),
                               len(events)))
         self.dispatched += len(events)
         self._pending_added.set()
 
-    def _deadline(self, number: int) -> float:
+    def _window(self, number: int, seen: float) -> Window:
         base = self._bases.get(number)
         speed = self.link.window_speed(base) if base is not None else None
-        return window_deadline(base, speed, self.settings.field_of_view_mm)
+        return Window(base, speed, self.settings.field_of_view_mm, seen)
+
+    def _warn_if_slow(self, batch: list[tuple[PlcEvent, Window]]) -> None:
+        """Log events read so late that half their field of view was gone on paper."""
+        ev, window = batch[0]
+        if window.base is None or window.seen is None or window.speed_mm_s is None:
+            return
+        late = window.seen - window.base
+        fov_s = window.field_of_view_mm / window.speed_mm_s
+        if late > fov_s / 2:
+            log.warning("events from %d read %.0f ms after the last read without them "
+                        "(a field of view lasts %.0f ms)", ev.number, late * 1000, fov_s * 1000)
 
     async def _write_read(self) -> None:
         tag, value = self._ring.read, self.handled % M

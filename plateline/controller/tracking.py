@@ -53,10 +53,9 @@ class Station(Protocol):
     event: EventType  # the event that brings a tray to the station
     fault_reason: Reason  # the reason of a check that failed or could not be done
 
-    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
-        """Begin checking ``item`` (called in event order); ``deadline``
-        (``time.monotonic``) closes the station's window. Cancelling the future
-        abandons the check."""
+    def start(self, item: TrackedItem, window: Window) -> asyncio.Future[CheckResult]:
+        """Begin checking ``item`` (called in event order) while it is in ``window``.
+        Cancelling the future abandons the check."""
         ...
 
     async def run(self) -> None:
@@ -195,17 +194,17 @@ class Tracker:
 
     # -- events ----------------------------------------------------------------------
 
-    def apply(self, batch: Sequence[tuple[PlcEvent, float]]
+    def apply(self, batch: Sequence[tuple[PlcEvent, Window]]
               ) -> tuple[list[tuple[PlcEvent, ItemKey | None]], list[Op]]:
-        """Apply events in ring order; ``float`` is each event's station window deadline.
+        """Apply events in ring order, each with the window of its stations.
 
         Returns each event with the item it belongs to and the operations to store in
         the batch's transaction. Station checks start at once.
         """
         ops: list[Op] = []
         keyed: list[tuple[PlcEvent, ItemKey | None]] = []
-        for ev, deadline in batch:
-            keyed.append((ev, self._apply_one(ev, deadline, ops)))
+        for ev, window in batch:
+            keyed.append((ev, self._apply_one(ev, window, ops)))
         return keyed, ops
 
     def batch_stored(self, created: Mapping[ItemKey, StoredItem]) -> None:
@@ -221,10 +220,10 @@ class Tracker:
             if item.verdict is not None and item.stored.is_set():
                 item.verdict_stored.set()
 
-    def _apply_one(self, ev: PlcEvent, deadline: float, ops: list[Op]) -> ItemKey | None:
+    def _apply_one(self, ev: PlcEvent, window: Window, ops: list[Op]) -> ItemKey | None:
         now = utcnow()
         if ev.type is EventType.ENTERED:
-            return self._entered(ev, deadline, ops, now)
+            return self._entered(ev, window, ops, now)
         item = self.by_tray.get(ev.tray)
         if item is None:
             self._report(f"event {ev.number} {ev.type.name} for tray {ev.tray}: "
@@ -256,10 +255,10 @@ class Tracker:
                 self._force(item, Reason.TRACKING_ERROR, ops, now)
                 self._close(item, Outcome.LOST, ops, now)
         else:
-            self._arrive(item, ev.type, deadline)
+            self._arrive(item, ev.type, window)
         return item.key
 
-    def _entered(self, ev: PlcEvent, deadline: float, ops: list[Op], now: Any) -> ItemKey:
+    def _entered(self, ev: PlcEvent, window: Window, ops: list[Op], now: Any) -> ItemKey:
         old = self.by_tray.get(ev.tray)
         if old is not None:
             self._report(f"tray {ev.tray} entered again while {old.label()} is on the line; "
@@ -275,12 +274,12 @@ class Tracker:
             self._report(f"tray {item.tray} entered while a verdict of its previous trip "
                          "is still outstanding")
             self._force(item, Reason.TRACKING_ERROR, ops, now)
-        self._arrive(item, EventType.ENTERED, deadline)
+        self._arrive(item, EventType.ENTERED, window)
         return item.key
 
     # -- stations --------------------------------------------------------------------
 
-    def _arrive(self, item: TrackedItem, event: EventType, deadline: float) -> None:
+    def _arrive(self, item: TrackedItem, event: EventType, window: Window) -> None:
         for station in self.stations:
             if station.event is not event:
                 continue
@@ -289,7 +288,7 @@ class Tracker:
                 future.set_result(CheckResult.skip(item.verdict.reason if item.verdict else None,
                                                    started_at=utcnow()))
             else:
-                future = station.start(item, deadline)
+                future = station.start(item, window)
             task = self._spawn(self._run_station(item, station, future))
             item.tasks.add(task)
             task.add_done_callback(item.tasks.discard)
@@ -408,13 +407,42 @@ class Tracker:
                            latched=True)
 
 
-def window_deadline(base: float | None, speed_mm_s: float | None, fov_mm: float) -> float:
-    """When a station's field of view closes for an event written after ``base``.
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Where a tray is in time after the PLC event that brought it to a station.
 
-    ``base`` is the send time of the last ring poll that did not see the event
-    (``time.monotonic``); unknown base or speed closes the window at once.
+    The event was written after ``base`` (the send time of the last ring read that did
+    not hold it) and before ``seen`` (when the read that held it was answered), on a belt
+    running at most ``speed_mm_s``. Times are ``time.monotonic()``. An unknown base or
+    speed closes every window at once.
     """
-    if base is None or not speed_mm_s or speed_mm_s <= 0:
-        return float("-inf")
-    return base + fov_mm / speed_mm_s
+
+    base: float | None
+    speed_mm_s: float | None
+    field_of_view_mm: float
+    seen: float | None = None
+
+    @classmethod
+    def closed(cls, field_of_view_mm: float = 150.0) -> Window:
+        """A window that is already closed (nothing known of the tray's position)."""
+        return cls(None, None, field_of_view_mm)
+
+    def after(self, travel_mm: float) -> float:
+        """The earliest time the tray can have travelled ``travel_mm`` past the station:
+        until then it is certainly short of that point."""
+        if self.base is None or not self.speed_mm_s or self.speed_mm_s <= 0:
+            return float("-inf")
+        return self.base + travel_mm / self.speed_mm_s
+
+    @property
+    def closes(self) -> float:
+        """The end of the station's field of view: a trigger later may see no tray."""
+        return self.after(self.field_of_view_mm)
+
+    def reached_by(self, travel_mm: float) -> float:
+        """When the tray has travelled ``travel_mm`` if the belt keeps its speed, taking
+        the event as late as it can have been written (when to expect it, not a bound)."""
+        if self.seen is None or not self.speed_mm_s or self.speed_mm_s <= 0:
+            return self.after(travel_mm)
+        return self.seen + travel_mm / self.speed_mm_s
 

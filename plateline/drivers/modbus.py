@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ class RingSnapshot:
     write: int
     read: int
     slots: list[tuple[int, ...]]
+    #: ``time.monotonic()`` when the read was sent (after waiting for the link): the
+    #: device answered after this, so what it did not hold then was written later.
+    sent_at: float = float("-inf")
 
 
 class ModbusTagClient(DeviceLink):
@@ -171,10 +175,11 @@ class ModbusTagClient(DeviceLink):
         plan = coalesce([(t.address, t.end) for t in head] + slots,
                         bridge=lambda lo, hi: hi - lo <= RING_GAP_MAX or self._mapped(lo, hi))
         async with self._exclusive(timeout, f"read ring {ring}"):
+            sent_at = time.monotonic()
             regs = await self._read_plan(plan)
         return RingSnapshot(
             write=regs[head[0].address], read=regs[head[1].address],
-            slots=[tuple(regs[a] for a in range(s, e)) for s, e in slots])
+            slots=[tuple(regs[a] for a in range(s, e)) for s, e in slots], sent_at=sent_at)
 
     async def write_ring_slot(self, ring: str, index: int, values: Sequence[int], *,
                               timeout: float | None = None) -> None:

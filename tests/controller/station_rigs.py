@@ -8,7 +8,7 @@ import time
 from plateline.contract import Reason
 from plateline.controller.journal import OrderFacts
 from plateline.controller.model import CheckResult
-from plateline.controller.tracking import TrackedItem
+from plateline.controller.tracking import TrackedItem, Window
 from plateline.drivers.packer_results import PackEvent
 from plateline.simulators.printer import PrinterSim
 from plateline.simulators.scale import ScaleView
@@ -28,9 +28,10 @@ def item(tray: int = 7, *, product: str = "plate-pair", order_id: str = "ORD-000
     return it
 
 
-def window(seconds: float) -> float:
-    """A field-of-view deadline ``seconds`` from now."""
-    return time.monotonic() + seconds
+def window(seconds: float, *, fov_mm: float = 150.0) -> Window:
+    """A window whose field of view closes ``seconds`` from now (the event seen now)."""
+    now = time.monotonic()
+    return Window(now, fov_mm / seconds, fov_mm, now)
 
 
 class ScaleLoad:

@@ -3,7 +3,8 @@ each reason code this slice produces, end to end, and what gets recorded."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from plateline.contract import DivertTarget, EventType, Reason
 from plateline.controller.line import LineController
+from plateline.controller.model import PlcEvent
+from plateline.controller.tracking import Window
 from plateline.drivers.tagmap import TagMap
 from plateline.recipes import Recipe
 
@@ -183,6 +186,32 @@ async def test_a_lost_tray(line: LineController, dev: Devices,
     rows = item_rows(sessions)
     assert [(r.outcome, r.verdict, r.reason) for r in rows] == [
         ("lost", "reject", "NOREAD"), ("lost", "reject", "TRACKING_ERROR")]
+
+
+async def test_a_window_spans_the_reads_around_the_event(
+        dev: Devices, sessions: sessionmaker[Session], conv_map: TagMap,
+        recipes: dict[str, Recipe]) -> None:
+    """A station's window starts at the last ring read without the event (the event
+    cannot be older) and knows when the read that held it was answered."""
+    add_order(sessions, "ORDER-001")
+    windows: dict[EventType, Window] = {}
+    async with started_line(dev, sessions, conv_map, recipes) as line:
+        assert line.tracker is not None
+        apply = line.tracker.apply
+
+        def recording(batch: Sequence[tuple[PlcEvent, Window]]) -> object:
+            windows.update((ev.type, w) for ev, w in batch)
+            return apply(batch)
+
+        line.tracker.apply = recording  # type: ignore[method-assign,assignment]
+        await enter(line, dev, 1, "ORDER-001")
+        written = time.monotonic()
+        await at_camera(line, dev, 1)
+        await to_gate(line, dev, 1)
+    w = windows[EventType.AT_CAMERA]
+    assert w.base is not None and w.seen is not None and w.speed_mm_s
+    assert w.base < written < w.seen
+    assert w.closes == w.base + 150.0 / w.speed_mm_s
 
 
 async def test_the_window_rule(dev: Devices, sessions: sessionmaker[Session], conv_map: TagMap,

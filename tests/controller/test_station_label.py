@@ -14,7 +14,7 @@ from plateline.contract import Reason
 from plateline.controller.journal import Journal
 from plateline.controller.model import CheckResult
 from plateline.controller.stations.label import LabelStation
-from plateline.controller.tracking import TrackedItem
+from plateline.controller.tracking import TrackedItem, Window
 from plateline.drivers.codereader import SerialCodeReader
 from plateline.drivers.printer_zpl import ZplPrinter
 from plateline.recipes import Recipe
@@ -89,7 +89,7 @@ async def test_wrong_label_read_is_label_verify_fail(sessions: sessionmaker[Sess
 async def test_closed_window_is_label_verify_fail(sessions: sessionmaker[Session],
                                                   recipes: dict[str, Recipe]) -> None:
     async with label_station(sessions, recipes) as (station, rig):
-        result = await station.start(item(before=PASSED), float("-inf"))
+        result = await station.start(item(before=PASSED), Window.closed())
     assert result.reason is Reason.LABEL_VERIFY_FAIL
     assert rig.scanner.counters.reads == 0
 

@@ -15,7 +15,7 @@ from plateline.drivers.packer_results import MissingPack, PackerRestarted, PackR
 from plateline.errors import DeviceConnectionError
 
 from .harness import wait_until
-from .station_rigs import EventQueue, item
+from .station_rigs import EventQueue, item, window
 
 
 class PackerState:
@@ -64,7 +64,7 @@ async def test_results_matched_by_tray_in_order_of_passage() -> None:
         results.put(PackResult(11, 3, True, 1753), PackResult(12, 4, False, 1401),
                     PackResult(13, 5, True, 1750))
         await settle(results)
-        ra, rb, rc = [await station.start(it, 0.0) for it in (a, b, c)]
+        ra, rb, rc = [await station.start(it, window(0.5)) for it in (a, b, c)]
     assert ra.ok and ra.data == {"seal_ok": True, "seal_temp_c": 175.3, "sequence": 11,
                                  "backfilled": False}
     assert rb.reason is Reason.SEAL_FAIL and rb.data["seal_ok"] is False
@@ -75,7 +75,7 @@ async def test_no_result_by_at_scale_is_seal_fail() -> None:
     async with pack_station() as (station, results, *_):
         it = item(3)
         station.tray_at(it, EventType.AT_CAMERA)
-        result = await station.start(it, 0.0)
+        result = await station.start(it, window(0.5))
         assert result.reason is Reason.SEAL_FAIL
         assert "before AT_SCALE" in result.data["problem"]
         # a result coming after the tray left the scale is not taken by anyone
@@ -92,7 +92,7 @@ async def test_missing_pack_and_skipped_tray_are_seal_fail() -> None:
         # a's result is lost; the packer reports c before b: b's will not come
         results.put(MissingPack(21), PackResult(23, 5, True, 1750))
         await settle(results)
-        ra, rb, rc = [await station.start(it, 0.0) for it in (a, b, c)]
+        ra, rb, rc = [await station.start(it, window(0.5)) for it in (a, b, c)]
     assert ra.reason is Reason.SEAL_FAIL and "SEQUENCE 21 lost" in ra.data["problem"]
     assert rb.reason is Reason.SEAL_FAIL and "before this tray" in rb.data["problem"]
     assert rc.ok
@@ -108,7 +108,7 @@ async def test_result_of_a_previous_trip_is_not_taken() -> None:
         new = item(3, number=9)
         station.tray_at(new, EventType.ENTERED)
         station.tray_at(new, EventType.AT_CAMERA)
-        result = await station.start(new, 0.0)
+        result = await station.start(new, window(0.5))
     assert result.reason is Reason.SEAL_FAIL
 
 
@@ -122,7 +122,7 @@ async def test_packer_restart_loses_results_of_trays_inside() -> None:
         now = datetime.now(UTC)
         results.put(PackerRestarted(10, now, now), PackResult(1, 4, True, 1750))
         await settle(results)
-        ra, rb = await station.start(a, 0.0), await station.start(b, 0.0)
+        ra, rb = await station.start(a, window(0.5)), await station.start(b, window(0.5))
     assert ra.reason is Reason.SEAL_FAIL and rb.ok
     assert alarms.is_active("PACK_RESULTS")
 

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from plateline.contract import Reason
-from plateline.controller.stations.weigh import WeighStation, rest_window_end
+from plateline.controller.stations.weigh import WeighStation
+from plateline.controller.tracking import Window
 from plateline.drivers.scale_mtsics import MtSicsScale
 from plateline.recipes import Recipe
 from plateline.simulators.scale import ScaleSim, ScaleView
@@ -34,12 +35,15 @@ async def weigh_station(recipes: dict[str, Recipe]) -> AsyncIterator[tuple[Weigh
                 await task
 
 
-def test_rest_window_is_never_later_than_the_deadline_allows() -> None:
-    # fov 150 mm, rest 300 mm: at least twice the time left of the fov window
-    assert rest_window_end(10.5, 10.0, field_of_view_mm=150, rest_mm=300) == 11.0
-    assert rest_window_end(9.0, 10.0, field_of_view_mm=150, rest_mm=300) == 9.0
-    assert rest_window_end(float("-inf"), 10.0, field_of_view_mm=150,
-                           rest_mm=300) == float("-inf")
+def test_the_rest_window_counts_from_the_earliest_event_time() -> None:
+    # written after base 10.0, seen at 10.02, belt at most 300 mm/s
+    w = Window(10.0, 300, 150, seen=10.02)
+    assert w.closes == pytest.approx(10.5)
+    assert w.after(300) == pytest.approx(11.0)  # the tray is on the platform until then
+    assert w.reached_by(100) == pytest.approx(10.02 + 1 / 3)  # settled by then, at speed
+    assert Window.closed().after(300) == float("-inf")
+    assert Window(10.0, 0, 150).closes == float("-inf")
+    assert Window(10.0, 300, 150).reached_by(100) == w.after(100)  # seen unknown: the bound
 
 
 async def test_stable_weight_in_window_passes(recipes: dict[str, Recipe]) -> None:
@@ -115,7 +119,7 @@ async def test_dynamic_weight_taken_when_the_recipe_allows_it(
 async def test_closed_window_is_scale_fault_without_a_read(recipes: dict[str, Recipe]) -> None:
     async with weigh_station(recipes) as (station, load, sim):
         load.view = ScaleView(385.0)
-        result = await station.start(item(), float("-inf"))
+        result = await station.start(item(), Window.closed())
     assert result.reason is Reason.SCALE_FAULT
     assert sim.counters.commands == 0
 

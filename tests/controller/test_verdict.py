@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from plateline.contract import REASON_PRECEDENCE, Reason, VerdictCode
 from plateline.controller.model import PASS, CheckResult, Verdict
-from plateline.controller.tracking import window_deadline
+from plateline.controller.tracking import Window
 from plateline.controller.verdict import first_failure, fold
 
 REQUIRED = ("INFEED", "VISION")
@@ -83,10 +83,10 @@ def test_check_result_and_verdict_invariants() -> None:
 
 def test_window_rule() -> None:
     # 150 mm at 300 mm/s: 0.5 s after the last poll that did not see the event
-    assert window_deadline(10.0, 300, 150) == pytest.approx(10.5)
+    assert Window(10.0, 300, 150).closes == pytest.approx(10.5)
     # x20: 25 ms
-    assert window_deadline(10.0, 6000, 150) == pytest.approx(10.025)
+    assert Window(10.0, 6000, 150).closes == pytest.approx(10.025)
     # unknown base (first poll after a start) or unknown / zero speed: closed at once
-    assert window_deadline(None, 300, 150) == float("-inf")
-    assert window_deadline(10.0, None, 150) == float("-inf")
-    assert window_deadline(10.0, 0, 150) == float("-inf")
+    assert Window(None, 300, 150).closes == float("-inf")
+    assert Window(10.0, None, 150).closes == float("-inf")
+    assert Window(10.0, 0, 150).closes == float("-inf")

@@ -106,6 +106,19 @@ async def test_ring_read_in_one_request_and_slot_write(plc: ModbusTestServer,
     assert plc.requests == [Request(1, 3, 100, 68), Request(1, 16, 216, 4, (5, 42, 1, 0))]
 
 
+async def test_ring_read_sent_time_excludes_the_wait_for_the_link(
+        plc: ModbusTestServer, conv_map: TagMap) -> None:
+    plc.answer_delay = 0.1
+    async with client_for(plc, conv_map) as conv:
+        before = time.monotonic()
+        slow = asyncio.create_task(conv.read_tags("STATE"))
+        await asyncio.sleep(0.01)  # the status read holds the link for 0.1 s
+        snap = await conv.read_ring("event")
+        await slow
+    # the PLC answered after the ring read was sent, not after it was asked for
+    assert snap.sent_at >= before + 0.09
+
+
 async def test_silent_server_times_out_within_timeout(plc: ModbusTestServer,
                                                       conv_map: TagMap) -> None:
     plc.silent = True

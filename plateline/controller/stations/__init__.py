@@ -1,7 +1,7 @@
 """Station checks, one module per station (``line.md``, "Stations, in flow order").
 
 Each station has a ``name``, the ``event`` that brings a tray to it, the
-``fault_reason`` of a check that could not be done, ``start(item, deadline)``
+``fault_reason`` of a check that could not be done, ``start(item, window)``
 (called in event order, returns the future result) and ``run()`` (its workers).
 A station that must follow trays through other events too (PACK) also has
 ``tray_at(item, event)`` (``tracking.TrayWatcher``).

@@ -24,7 +24,7 @@ from plateline.controller.journal import Journal
 from plateline.controller.model import CheckResult
 from plateline.controller.ports import CodeReader
 from plateline.controller.stations.queued import Job
-from plateline.controller.tracking import TrackedItem
+from plateline.controller.tracking import TrackedItem, Window
 from plateline.errors import DeviceError
 from plateline.recipes import Recipe
 
@@ -57,8 +57,8 @@ class InfeedStation:
         self._scan_queued = asyncio.Event()
         self._binds: asyncio.Queue[_Job] = asyncio.Queue()
 
-    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
-        job = _Job.new(item, deadline)
+    def start(self, item: TrackedItem, window: Window) -> asyncio.Future[CheckResult]:
+        job = _Job.new(item, window)
         self._scans.append(job)
         self._scan_queued.set()
         return job.future

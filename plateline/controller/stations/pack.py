@@ -26,7 +26,7 @@ from plateline.contract import EventType, PackMLState, Reason
 from plateline.controller.alarms import Alarms, Severity
 from plateline.controller.model import CheckResult, ItemKey
 from plateline.controller.ports import PackerTags, PackResults
-from plateline.controller.tracking import TrackedItem
+from plateline.controller.tracking import TrackedItem, Window
 from plateline.drivers.packer_results import MissingPack, PackerReset, PackerRestarted, PackResult
 from plateline.errors import DeviceError
 from plateline.records.models import utcnow
@@ -87,7 +87,7 @@ class PackStation:
 
     # -- the check -----------------------------------------------------------------------
 
-    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
+    def start(self, item: TrackedItem, window: Window) -> asyncio.Future[CheckResult]:
         future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
         exp = self._expect.get(item.tray)
         if exp is None or exp.key != item.key:

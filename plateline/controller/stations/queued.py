@@ -1,4 +1,4 @@
-"""The job queue of a station: ``start(item, deadline)`` queues the tray's check (in
+"""The job queue of a station: ``start(item, window)`` queues the tray's check (in
 event order) and returns the future of its result; the station's worker takes the
 jobs and hands each one's result, or the error that broke its check, to its future.
 """
@@ -13,24 +13,29 @@ from datetime import datetime
 from typing import Self
 
 from plateline.controller.model import CheckResult
-from plateline.controller.tracking import TrackedItem
+from plateline.controller.tracking import TrackedItem, Window
 from plateline.records.models import utcnow
 
 
 @dataclass(eq=False)
 class Job:
-    """One tray's check: its item, the end of its window (``time.monotonic()``), the
-    future of its result and when the check started."""
+    """One tray's check: its item, its window, the future of its result and when the
+    check started."""
 
     item: TrackedItem
-    deadline: float
+    window: Window
     future: asyncio.Future[CheckResult]
     started_at: datetime
 
     @classmethod
-    def new(cls, item: TrackedItem, deadline: float) -> Self:
+    def new(cls, item: TrackedItem, window: Window) -> Self:
         """A job started now, its future not yet done."""
-        return cls(item, deadline, asyncio.get_running_loop().create_future(), utcnow())
+        return cls(item, window, asyncio.get_running_loop().create_future(), utcnow())
+
+    @property
+    def deadline(self) -> float:
+        """The end of the station's field of view (``time.monotonic()``)."""
+        return self.window.closes
 
 
 class QueuedStation(abc.ABC):
@@ -43,9 +48,9 @@ class QueuedStation(abc.ABC):
     def __init__(self) -> None:
         self._jobs: asyncio.Queue[Job] = asyncio.Queue()
 
-    def start(self, item: TrackedItem, deadline: float) -> asyncio.Future[CheckResult]:
+    def start(self, item: TrackedItem, window: Window) -> asyncio.Future[CheckResult]:
         """Queue the check of ``item``; the future of its result."""
-        job = Job.new(item, deadline)
+        job = Job.new(item, window)
         self._jobs.put_nowait(job)
         return job.future
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -61,16 +62,20 @@ class VisionStation(QueuedStation):
             return None, f"{self.camera.name}: {err}"
 
     async def _check(self, job: Job) -> CheckResult:
+        data: dict[str, Any] = {"camera": self.camera.name, "plates": []}
+        left = job.deadline - time.monotonic()
+        if math.isfinite(left):
+            data["window_left_ms"] = round(left * 1000, 1)  # at the grab: the margin kept
         try:
             frame, problem = await self._grab(job)
         except Exception as err:  # noqa: BLE001 - a broken grab is no frame
             frame, problem = None, f"{self.camera.name}: {type(err).__name__}: {err}"
-        return await self._verify(job, frame, problem)
+        return await self._verify(job, frame, problem, data)
 
-    async def _verify(self, job: Job, frame: bytes | None, problem: str) -> CheckResult:
+    async def _verify(self, job: Job, frame: bytes | None, problem: str,
+                      data: dict[str, Any]) -> CheckResult:
         item = job.item
         await item.stored.wait()
-        data: dict[str, Any] = {"camera": self.camera.name, "plates": []}
         if frame is not None and self.frames_dir is not None:
             assert item.public_id is not None
             path = self.frames_dir / f"{item.public_id}.jpg"

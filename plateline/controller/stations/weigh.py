@@ -7,17 +7,16 @@ again until the weight is stable or the tray has left (SCALE_FAULT). A scale
 error, overload, garbage or silence is SCALE_FAULT; a weight outside the recipe's
 window WEIGHT_OUT_OF_RANGE.
 
-The window is known from the event's field-of-view deadline (``field_of_view_mm``
-of travel after a base time no later than now), scaled to ``rest_mm``, taking the
-earliest end that deadline allows: a read is never taken after the tray may have
-left.
+The rest window is the event's window (``tracking.Window``) taken to ``rest_mm``
+of travel: a read is never taken after the tray may have left. The first read is
+sent when the tray has travelled ``settle_mm`` at the belt's speed, counted from
+the latest time the event can have been written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,17 +34,6 @@ from plateline.recipes import Recipe
 log = logging.getLogger(__name__)
 
 
-def rest_window_end(deadline: float, now: float, *, field_of_view_mm: float,
-                    rest_mm: float) -> float:
-    """The earliest end of the rest window that a field-of-view ``deadline`` allows.
-
-    ``deadline`` = base + fov / speed with base <= now, so fov / speed >= deadline - now.
-    """
-    if not math.isfinite(deadline) or deadline <= now:
-        return deadline
-    return deadline + (rest_mm / field_of_view_mm - 1.0) * (deadline - now)
-
-
 @dataclass
 class _Reading:
     weight: Weight | None = None  # the weight taken
@@ -60,20 +48,21 @@ class WeighStation(QueuedStation):
     name = "WEIGH"
     event = EventType.AT_SCALE
     fault_reason = Reason.SCALE_FAULT
+    #: The least time an ``SI`` round trip needs (the first read is sent that early).
+    read_budget_s = 0.02
 
     def __init__(self, scale: Scale, recipes: Mapping[str, Recipe], *,
-                 field_of_view_mm: float = 150.0, rest_mm: float = 300.0,
+                 rest_mm: float = 300.0,
                  settle_mm: float = 100.0,
                  read_timeout_s: float = 0.3, retry_s: float = 0.01,
                  order_station: str = "INFEED") -> None:
-        if rest_mm <= 0 or field_of_view_mm <= 0:
-            raise ValueError("rest_mm and field_of_view_mm must be positive")
+        if rest_mm <= 0:
+            raise ValueError("rest_mm must be positive")
         if not 0 <= settle_mm < rest_mm:
             raise ValueError("settle_mm must be within [0, rest_mm)")
         super().__init__()
         self.scale = scale
         self.recipes = recipes
-        self.field_of_view_mm = field_of_view_mm
         self.rest_mm = rest_mm
         self.settle_mm = settle_mm
         self.read_timeout_s = read_timeout_s
@@ -84,9 +73,7 @@ class WeighStation(QueuedStation):
         await self._run_at_once()
 
     async def _check(self, job: Job) -> CheckResult:
-        now = time.monotonic()
-        end = rest_window_end(job.deadline, now, field_of_view_mm=self.field_of_view_mm,
-                              rest_mm=self.rest_mm)
+        end = job.window.after(self.rest_mm)
         item = job.item
         recipe = await self._recipe(item, end)
         if recipe is None:
@@ -95,8 +82,9 @@ class WeighStation(QueuedStation):
         if not recipe.weight.allow_dynamic:
             # the weight moves for the first settle_mm (line.md): a read before that is a
             # round trip lost from a window of 100 ms at x10
-            settled = now + max(0.0, job.deadline - now) * self.settle_mm / self.field_of_view_mm
-            await asyncio.sleep(max(0.0, min(settled, end) - time.monotonic()))
+            settled = job.window.reached_by(self.settle_mm)
+            first = min(settled, end - self.read_budget_s)  # one read must still fit
+            await asyncio.sleep(max(0.0, first - time.monotonic()))
         reading = await self._weigh(end, recipe.weight.allow_dynamic)
         w = recipe.weight
         data: dict[str, Any] = {"weight_g": None, "stable": None, "min_g": w.min_g,
