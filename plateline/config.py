@@ -172,6 +172,7 @@ class TimingSettings(_Strict):
 
 class VisionSettings(_Strict):
     workers: Annotated[int, Field(ge=1, le=64)] = 1
+    nice: Annotated[int, Field(ge=0, le=19)] = 5
     model: Path | None = None
 
 

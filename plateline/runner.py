@@ -248,7 +248,7 @@ async def open_controller(cfg: LineConfig) -> AsyncIterator[LineController]:
                 "S1", s1.port, baudrate=s1.baudrate, timeout=s1.timeout_s))))
         camera = await stack.enter_async_context(_camera(cfg))
         verifier = await stack.enter_async_context(PlateVerifier(
-            cfg.vision.model, workers=cfg.vision.workers))
+            cfg.vision.model, workers=cfg.vision.workers, nice=cfg.vision.nice))
         optional = await _open_optional(cfg, stack)
         # From here on the loop must keep time (start-up imports stall it once).
         await stack.enter_async_context(LoopWatch(cfg.timing.loop_lag_warn_s))

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import multiprocessing as mp
+import os
 import random
 import time
 from collections import OrderedDict
@@ -60,6 +61,11 @@ class CameraCounters:
     render_ms_max: float = 0.0
 
 
+def _lower_priority(nice: int) -> None:
+    if nice > 0:
+        os.nice(nice)
+
+
 class CameraSim(ClosedOnce):
     """An HTTP snapshot camera answering from ``view()`` (async context manager)."""
 
@@ -77,7 +83,10 @@ class CameraSim(ClosedOnce):
         workers: int = 2,
         warm_up: bool = True,
         processes: bool = False,
+        render_nice: int = 5,
     ) -> None:
+        """``render_nice``: how much lower render processes run (os.nice), so that the
+        plant's loop, which answers for every device, gets a core first."""
         if not 1 <= jpeg_quality <= 100:
             raise ValueError("jpeg_quality must be within 1..100")
         self.name = name
@@ -92,6 +101,7 @@ class CameraSim(ClosedOnce):
         self._port = port
         self._workers = workers
         self._processes = processes
+        self._render_nice = render_nice
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._pending: dict[str, asyncio.Future[tuple[bytes, float]]] = {}
         self._runner: web.AppRunner | None = None
@@ -145,7 +155,9 @@ class CameraSim(ClosedOnce):
         if self._processes:
             # a simulated plant's devices answer from the same event loop: rendering in
             # threads would take the GIL from it for tens of milliseconds at a time
-            return ProcessPoolExecutor(self._workers, mp_context=mp.get_context("spawn"))
+            return ProcessPoolExecutor(self._workers, mp_context=mp.get_context("spawn"),
+                                       initializer=_lower_priority,
+                                       initargs=(self._render_nice,))
         return ThreadPoolExecutor(self._workers, thread_name_prefix=f"{self.name}-render")
 
     async def _close(self) -> None:

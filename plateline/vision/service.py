@@ -37,8 +37,10 @@ def _load_model(model_path: str | None) -> GlyphModel:
     return GlyphModel.load(model_path) if model_path else GlyphModel.default()
 
 
-def _init_worker(model_path: str | None) -> None:
+def _init_worker(model_path: str | None, nice: int = 0) -> None:
     global _MODEL
+    if nice > 0:
+        os.nice(nice)
     cv2.setNumThreads(1)
     _MODEL = _load_model(model_path)
 
@@ -72,9 +74,15 @@ class PlateVerifier:
     """Async facade of the verifier; use as ``async with PlateVerifier() as v``."""
 
     def __init__(self, model_path: str | Path | None = None, *, workers: int = 1,
-                 use_processes: bool = True, margin: float = DEFAULT_MARGIN) -> None:
+                 use_processes: bool = True, margin: float = DEFAULT_MARGIN,
+                 nice: int = 0) -> None:
+        """``nice``: how much lower the worker processes run than the controller (0-19),
+        so that a busy reader never delays its event loop's reads and triggers."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if not 0 <= nice <= 19:
+            raise ValueError("nice must be within 0..19")
+        self._nice = nice
         self._model_path = str(model_path) if model_path is not None else None
         self._workers = workers
         self._use_processes = use_processes
@@ -115,7 +123,7 @@ class PlateVerifier:
             return ProcessPoolExecutor(max_workers=self._workers,
                                        mp_context=multiprocessing.get_context("spawn"),
                                        initializer=_init_worker,
-                                       initargs=(self._model_path,))
+                                       initargs=(self._model_path, self._nice))
         return ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="plate-verify")
 
     async def check(self, image_bytes: bytes, expectation: Expectation, min_confidence: float,
