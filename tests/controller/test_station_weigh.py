@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from plateline.contract import Reason
+from plateline.controller.model import CheckResult
 from plateline.controller.stations.weigh import WeighStation
-from plateline.controller.tracking import Window
+from plateline.controller.tracking import TrackedItem, Window
 from plateline.drivers.scale_mtsics import MtSicsScale
 from plateline.recipes import Recipe
 from plateline.simulators.scale import ScaleSim, ScaleView
 
-from .station_rigs import ScaleLoad, item, window
+from .station_rigs import ScaleLoad, failed, item, window
 
 
 @contextlib.asynccontextmanager
@@ -132,4 +133,49 @@ async def test_rejected_tray_is_skipped(recipes: dict[str, Recipe]) -> None:
         it = item()
         it.results["INFEED"] = failed(Reason.NOREAD)
         result = await station.start(it, window(0.5))
+    assert result.skipped
+
+
+def order_unknown(product: str = "plate-pair") -> TrackedItem:
+    """An item whose INFEED result (the order's binding) is not in yet."""
+    it = item(product=product)
+    del it.results["INFEED"]
+    it._result_events.pop("INFEED")
+    return it
+
+
+def infeed_done(it: TrackedItem, result: CheckResult) -> None:
+    it.results["INFEED"] = result
+    it._result_event("INFEED").set()
+
+
+@pytest.mark.parametrize(("product", "view", "stable"), [
+    ("plate-pair", ScaleView(385.0), True),
+    ("ebike-plate", ScaleView(105.0, dynamic=True), False),  # the recipe allows it
+])
+async def test_the_weight_is_read_in_the_window_before_the_order_is_known(
+        recipes: dict[str, Recipe], product: str, view: ScaleView, stable: bool) -> None:
+    async with weigh_station(recipes) as (station, load, sim):
+        load.view = view
+        it = order_unknown(product)
+        future = station.start(it, window(0.1))  # on the platform for 0.2 s
+        await asyncio.sleep(0.4)
+        assert sim.counters.commands >= 1 and not future.done()
+        load.view = ScaleView(None)  # the tray is gone: nothing may be read now
+        infeed_done(it, CheckResult.passed())
+        result = await future
+    assert result.ok, result
+    assert result.data["stable"] is stable and result.data["order_known_after_weighing"]
+    assert abs(result.data["weight_g"] - view.weight_g) < 10
+
+
+async def test_a_tray_whose_order_fails_after_weighing_is_skipped(
+        recipes: dict[str, Recipe]) -> None:
+    async with weigh_station(recipes) as (station, load, _):
+        load.view = ScaleView(385.0)
+        it = order_unknown()
+        future = station.start(it, window(0.1))
+        await asyncio.sleep(0.3)
+        infeed_done(it, failed(Reason.UNKNOWN_ORDER))
+        result = await future
     assert result.skipped

@@ -10,7 +10,9 @@ window WEIGHT_OUT_OF_RANGE.
 The rest window is the event's window (``tracking.Window``) taken to ``rest_mm``
 of travel: a read is never taken after the tray may have left. The first read is
 sent when the tray has travelled ``settle_mm`` at the belt's speed, counted from
-the latest time the event can have been written.
+the latest time the event can have been written. The read never waits for the
+order's recipe: when INFEED's binding (a database transaction) is not in yet, the
+tray is weighed for a stable weight and judged against its recipe once it is.
 """
 
 from __future__ import annotations
@@ -75,21 +77,33 @@ class WeighStation(QueuedStation):
     async def _check(self, job: Job) -> CheckResult:
         end = job.window.after(self.rest_mm)
         item = job.item
-        recipe = await self._recipe(item, end)
-        if recipe is None:
-            return CheckResult.skip(item.verdict.reason if item.verdict else None,
-                                    started_at=job.started_at)
-        if not recipe.weight.allow_dynamic:
+        known = item.results.get(self.order_station) is not None
+        recipe = self._recipe(item) if known else None
+        if known and recipe is None:
+            return self._skipped(job)
+        # Not known yet (the order's binding waits for the database): the tray is
+        # weighed as a recipe that wants a stable weight, and judged once it is known.
+        allow_dynamic = recipe.weight.allow_dynamic if recipe is not None else False
+        if not allow_dynamic:
             # the weight moves for the first settle_mm (line.md): a read before that is a
             # round trip lost from a window of 100 ms at x10
             settled = job.window.reached_by(self.settle_mm)
             first = min(settled, end - self.read_budget_s)  # one read must still fit
             await asyncio.sleep(max(0.0, first - time.monotonic()))
-        reading = await self._weigh(end, recipe.weight.allow_dynamic)
+        reading = await self._weigh(end, allow_dynamic)
+        if recipe is None:
+            await item.wait_result(self.order_station)
+            recipe = self._recipe(item)
+            if recipe is None:
+                return self._skipped(job)
+            if recipe.weight.allow_dynamic and reading.weight is None:
+                reading.weight = reading.last_dynamic
         w = recipe.weight
         data: dict[str, Any] = {"weight_g": None, "stable": None, "min_g": w.min_g,
                                 "max_g": w.max_g, "allow_dynamic": w.allow_dynamic,
                                 "reads": reading.reads, "recipe": recipe.id}
+        if not known:
+            data["order_known_after_weighing"] = True
         if reading.weight is None:
             data["problem"] = reading.problem
             return CheckResult.failed(Reason.SCALE_FAULT, data, started_at=job.started_at)
@@ -99,13 +113,16 @@ class WeighStation(QueuedStation):
                                       started_at=job.started_at)
         return CheckResult.passed(data, started_at=job.started_at)
 
-    async def _recipe(self, item: TrackedItem, end: float) -> Recipe | None:
-        """The recipe of the tray's order (None when the tray has no order: skipped)."""
-        before = item.results.get(self.order_station)
-        if before is None:
-            # INFEED is long done by the scale; wait no longer than the tray rests here
-            async with asyncio.timeout(max(0.0, end - time.monotonic())):
-                before = await item.wait_result(self.order_station)
+    @staticmethod
+    def _skipped(job: Job) -> CheckResult:
+        item = job.item
+        return CheckResult.skip(item.verdict.reason if item.verdict else None,
+                                started_at=job.started_at)
+
+    def _recipe(self, item: TrackedItem) -> Recipe | None:
+        """The recipe of the tray's order, its INFEED result in (None when the tray has
+        no order or already failed: skipped)."""
+        before = item.results[self.order_station]
         if item.rejected or not before.ok or item.order is None:
             return None
         recipe = self.recipes.get(item.order.product)
