@@ -32,7 +32,23 @@ import cv2
 import numpy as np
 
 from plateline.contract import PLATE_TYPES, PROVINCES, Reason
-from plateline.simulators.render.numbers import NEAR_MISS_GROUPS, obeys_grammar
+from plateline.simulators.render import (
+    Distortion,
+    PlateFont,
+    PlateSpec,
+    TicketSpec,
+    TrayScene,
+    encode_jpeg,
+    jpeg_quality,
+    render_frame,
+)
+from plateline.simulators.render.numbers import (
+    AUTHORITY_LETTERS,
+    DIGITS,
+    NEAR_MISS_GROUPS,
+    SUFFIXES,
+    obeys_grammar,
+)
 from plateline.simulators.render.samples import write_sample_folder
 from plateline.vision.decide import verify
 from plateline.vision.model import GlyphModel
@@ -48,6 +64,77 @@ TARGETS = {"read_rate": 0.995, "false_accepts": 0, "false_reject_rate": 0.005,
            "ms_median": 20.0, "ms_p95": 40.0, "near_miss_trials": 5000}
 MIN_CONFIDENCE = 0.6
 SEEDS = {"default": 31001, "second_teach": 31002, "second": 31003}
+
+
+# -- a teaching set that covers every glyph in every row shape -----------------------
+#: One round of the teaching draw: (plate type, rows). Two-row yellow and e-bike plates
+#: teach the wide top-row cells (province, letter); the rest the tall cells.
+TEACH_ROUND = (("ebike", 2), ("yellow", 2), ("blue", 1), ("yellow", 1), ("ebike", 2),
+               ("yellow", 2), ("green", 1), ("yellow_green", 1), ("white", 1), ("black", 1))
+_SERIAL = "ABCDEFGHJKLMNPQRSTUVWXYZ" + DIGITS
+TALL, WIDE = 0, 1
+
+
+def _choices(plate_type: str, rows: int, n_chars: int) -> list[tuple[str, int]]:
+    """Per position after the province, the glyphs the grammar allows and the row shape."""
+    top = WIDE if rows == 2 or plate_type == "ebike" else TALL
+    out = [(AUTHORITY_LETTERS, top)]
+    if plate_type == "green":
+        return out + [("DABCEFGHJK", TALL), (_SERIAL, TALL)] + [(DIGITS, TALL)] * 4
+    if plate_type == "yellow_green":
+        return out + [(DIGITS, TALL)] * 5 + [("DF", TALL)]
+    if plate_type == "ebike":
+        return out + [(DIGITS, TALL)] * 6
+    return out + [(_SERIAL, TALL)] * 4 + [(_SERIAL + SUFFIXES[plate_type], TALL)]
+
+
+def covering_plates(n: int, seed: int, avoid: set[str] = frozenset()  # type: ignore[assignment]
+                    ) -> list[tuple[str, str, int]]:
+    """``n`` (text, plate type, rows) obeying the grammar, drawn so that every glyph the
+    plate types use is taught in every row shape it appears in: each position takes,
+    among the glyphs the grammar allows there, one of those taught least so far in that
+    row shape (ties at random). Numbers in ``avoid`` (the evaluation set's) are drawn
+    again."""
+    rng = np.random.default_rng(seed)
+    seen: Counter[tuple[str, int]] = Counter()
+    out: list[tuple[str, str, int]] = []
+    while len(out) < n:
+        plate_type, rows = TEACH_ROUND[len(out) % len(TEACH_ROUND)]
+        top = WIDE if rows == 2 or plate_type == "ebike" else TALL
+        slots = [(PROVINCES, top)] + _choices(plate_type, rows, 0)
+        text = ""
+        drawn: Counter[tuple[str, int]] = Counter()
+        for allowed, shape in slots:
+            least = min(seen[(c, shape)] + drawn[(c, shape)] for c in allowed)
+            pool = [c for c in allowed if seen[(c, shape)] + drawn[(c, shape)] == least]
+            text += pool[int(rng.integers(len(pool)))]
+            drawn[(text[-1], shape)] += 1
+        if text in avoid or not obeys_grammar(text, plate_type):
+            continue
+        seen.update(drawn)
+        out.append((text, plate_type, rows))
+    return out
+
+
+def write_teaching_folder(folder: Path, n: int, seed: int, font: str,
+                          avoid: set[str]) -> Path:
+    """A labelled folder of ``n`` harsh frames of :func:`covering_plates`."""
+    rng = np.random.default_rng(seed + 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    plate_font = PlateFont.second() if font == "second" else PlateFont.default()
+    distortion = Distortion.harsh()
+    rows_out = [["filename", "text", "plate_type"]]
+    for i, (text, plate_type, rows) in enumerate(covering_plates(n, seed, avoid)):
+        scene = TrayScene(plates=(PlateSpec(text, plate_type, rows),),
+                          ticket=TicketSpec(f"ORD{int(rng.integers(10**8)):08d}"),
+                          seed=int(rng.integers(2**31)), distortion=distortion)
+        name = f"frame_{i:05d}.jpg"
+        (folder / name).write_bytes(encode_jpeg(render_frame(scene, font=plate_font),
+                                                jpeg_quality(scene)))
+        rows_out.append([name, text, plate_type])
+    with open(folder / "labels.csv", "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows_out)
+    return folder
 
 
 # -- near-miss trials ----------------------------------------------------------------
@@ -265,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small run for smoke use")
     parser.add_argument("--keep", type=Path, default=None, help="keep the folders here")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--teach-draw", choices=("covering", "random"), default="covering",
+                        help="second-font teaching frames: every glyph in every row shape "
+                             "(covering) or drawn like the evaluated ones (random)")
     args = parser.parse_args(argv)
     if args.quick:
         args.frames, args.teach_frames, args.ocr_frames = 40, 40, min(args.ocr_frames, 5)
@@ -275,17 +365,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         default_dir = root / "harsh-default"
-        teach_dir = root / "teach-second"
+        teach_dir = root / ("teach-second-covering" if args.teach_draw == "covering"
+                            else "teach-second")
         second_dir = root / "harsh-second"
         kinds: Counter[str] = Counter()
         for folder, n, font, seed in ((default_dir, args.frames, "default", SEEDS["default"]),
-                                      (teach_dir, args.teach_frames, "second",
-                                       SEEDS["second_teach"]),
                                       (second_dir, args.frames, "second", SEEDS["second"])):
             if not (folder / "labels.csv").exists():
                 write_sample_folder(folder, n, seed=seed, font=font, level="harsh")
-                if folder is not teach_dir:
-                    kinds.update(add_near_misses(folder, args.near_misses, seed))
+                kinds.update(add_near_misses(folder, args.near_misses, seed))
+        if not (teach_dir / "labels.csv").exists():
+            if args.teach_draw == "covering":
+                evaluated = {row.text for row in read_labels(second_dir)}
+                write_teaching_folder(teach_dir, args.teach_frames, SEEDS["second_teach"],
+                                      "second", evaluated)
+            else:
+                write_sample_folder(teach_dir, args.teach_frames, seed=SEEDS["second_teach"],
+                                    font="second", level="harsh")
         t_rendered = time.perf_counter()
         default_model = GlyphModel.default()
         t0 = time.perf_counter()
@@ -300,8 +396,10 @@ def main(argv: list[str] | None = None) -> int:
             print(report(f"{name}: {folder.name}", ours, ocr))
             print()
     print("near-miss trials per kind:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
-    print(f"teaching the second font: {teach_report.used} of {teach_report.frames} frames, "
-          f"{teach_report.glyphs} glyphs, {teach_s:.1f} s")
+    print(f"teaching the second font ({args.teach_draw} draw): {teach_report.used} of "
+          f"{teach_report.frames} frames, {teach_report.glyphs} glyphs, {teach_s:.1f} s; "
+          f"kept from the base: {teach_report.kept_from_base or 'nothing'}; "
+          f"thin: {teach_report.thin}")
     if results["default font"]["ocr"] is None:
         print("reference OCR: not installed (pip install rapidocr-onnxruntime, see README)")
     print(f"rendering {t_rendered - t_start:.0f} s, total {time.perf_counter() - t_start:.0f} s, "

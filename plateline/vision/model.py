@@ -14,7 +14,11 @@ distance to the nearest prototype of class ``k`` (``dims`` dimensions)::
 
     posterior[k] = softmax(-d2 / 2)[k]                (over the classes of its shape)
     fit[k]       = exp(-max(0, d2[k] / dims - z_ok[k]) / (FIT_SLACK * z_ok[k]))
-    score[k]     = posterior[k] * fit[k]              (in [0, 1])
+    sep[k]       = clip((min_q t_q / sigma_q - lo) / (hi - lo), 0, 1)  (SEPARATION)
+    score[k]     = posterior[k] * fit[k] * sep[r]     (in [0, 1])
+
+with ``r`` the class of the highest ``posterior * fit`` (the glyph read: ``sep`` lowers
+the confidence of the whole position, never which glyph is read).
 
 ``posterior`` says which glyph it is *rather than the others*, ``fit`` how well
 it looks like that glyph at all; ``z_ok`` is a high percentile of the distances
@@ -26,6 +30,19 @@ close to 1, a glyph three times as far as the worst taught ones about 0.6 (the
 spread of blurred complex characters on new frames is wide), and a blot or a
 mis-cut glyph close to 0. Glyphs never taught score 0. Glare is judged apart
 (:mod:`.glare`).
+
+``sep`` says whether the glyph is *told apart* from every other class at all. The
+posterior alone is confident about classes that lie close together (a font whose H
+and M are the same block with a small notch): a glyph a little nearer one of them
+gets a large posterior although either could have made it. For the prototype ``p``
+of class ``k`` nearest the glyph and every prototype ``q`` of every other class of
+its shape, ``t_q`` is how far the glyph lies beyond ``q`` towards ``p`` (its
+projection on the line from ``q`` to ``p``), ``sigma_q`` the spread of ``q``'s class
+along that line: measured on its taught glyphs (``axis_spread``; glyphs vary more
+towards some neighbours than others), never less than its spread along any one
+direction were the class a round Gaussian of its ``z_ok``. A glyph of ``q``'s class
+lies ``hi = 4`` spreads out about once in 30,000; where two classes are closer than
+a few spreads, no glyph between them scores high for either.
 
 The model is one ``.npz`` file (arrays and a JSON string, no pickled objects).
 The default model (Noto Sans CJK plates rendered by the simulator) ships as
@@ -41,6 +58,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -60,6 +78,13 @@ SPREAD_PRIOR = 10.0  # crops' worth of the pooled spread in each class's own
 CROPS_PER_PROTOTYPE = 10
 MAX_CLASS_SPREAD = 1.5  # a class's own spread counts up to this times the pooled one
 FIT_SLACK = 4.0  # how fast the fit falls beyond z_ok, in units of z_ok
+#: Separation (module doc): a glyph counts as told apart from class g when it lies at
+#: least SEPARATION[1] of g's spreads beyond g's prototype towards the class it is
+#: scored for; nothing at SEPARATION[0] or less, linearly in between.
+SEPARATION = (2.5, 4.0)
+#: z_ok is the Z_PERCENTILE of d2 / dims; for a round Gaussian class that percentile of
+#: chi-square(dims) / dims over the spread along one direction (Wilson-Hilferty)
+_Z_NORMAL = 2.5758  # standard normal quantile of Z_PERCENTILE
 DEFAULT_MODEL = "default.npz"
 
 
@@ -82,6 +107,10 @@ class GlyphModel:
     #: (K, GLYPH_H, GLYPH_W) float32 mean glyph image of each class (masked checks);
     #: None for a model written before templates were kept.
     templates: np.ndarray | None = None
+    #: (P, P) float32: spread of prototype q's class along the line from q to p
+    #: (``[p, q]``), measured on its taught glyphs; NaN where not measured (then the
+    #: class's round spread from ``z_ok`` stands in). None: nothing measured.
+    axis_spread: np.ndarray | None = None
     proj: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +129,10 @@ class GlyphModel:
         porder = np.argsort(np.asarray(self.proto_keys), kind="stable")
         self.proto_keys = np.asarray(self.proto_keys, np.int32)[porder]
         self.protos = np.asarray(self.protos, np.float32)[porder]
+        if self.axis_spread is not None:
+            self.axis_spread = np.asarray(self.axis_spread, np.float32)[np.ix_(porder, porder)]
+            if self.axis_spread.shape != (len(self.proto_keys),) * 2:
+                raise ModelError("axis spreads do not match the prototypes")
         if not np.array_equal(np.unique(self.proto_keys), self.keys):
             raise ModelError("every glyph class needs prototypes, and only those")
         self.proj = self._projection()
@@ -107,6 +140,16 @@ class GlyphModel:
         self._starts = np.searchsorted(self.proto_keys, self.keys)
         self._shape_of = self.keys % N_SHAPES
         self._glyph_of = self.keys // N_SHAPES
+        self._proto_cls = np.searchsorted(self.keys, self.proto_keys)
+        ends = np.append(self._starts[1:], len(self.proto_keys))
+        width = int((ends - self._starts).max())
+        #: (K, width) indices of each class's prototypes (the last one repeated)
+        self._proto_idx = np.minimum(self._starts[:, None] + np.arange(width)[None, :],
+                                     ends[:, None] - 1)
+        self._shape_protos = [np.flatnonzero(self.proto_keys % N_SHAPES == s)
+                              for s in range(N_SHAPES)]
+        gap = self._centres[:, None, :] - self._centres[None, :, :]
+        self._proto_d2 = (gap ** 2).sum(axis=2)  # (P, P) squared distances of prototypes
         self._foreign = self._foreign_by_shape()
 
     def _foreign_by_shape(self) -> tuple[frozenset[str], ...]:
@@ -149,20 +192,58 @@ class GlyphModel:
         return "".join(ALPHABET[g] for g in sorted({int(k) // N_SHAPES for k in self.keys}))
 
     # -- scoring ---------------------------------------------------------------------
+    def proto_distances(self, feats: np.ndarray) -> np.ndarray:
+        """Squared distances (n, P) of feature vectors to every prototype."""
+        z = feats.astype(np.float32) @ self.proj
+        d2: np.ndarray = ((z[:, None, :] - self._centres[None, :, :]) ** 2).sum(axis=2)
+        return d2
+
     def distances(self, feats: np.ndarray) -> np.ndarray:
         """Squared distances (n, K) of feature vectors to each class's nearest prototype."""
-        z = feats.astype(np.float32) @ self.proj
-        d2 = ((z[:, None, :] - self._centres[None, :, :]) ** 2).sum(axis=2)
+        d2 = self.proto_distances(feats)
         return np.minimum.reduceat(d2, self._starts, axis=1).astype(np.float64)
+
+    def round_spread(self) -> np.ndarray:
+        """(P,) spread along one direction of each prototype's class, from its ``z_ok``
+        as if the class were a round Gaussian."""
+        dims = self.dims
+        chi = dims * (1 - 2 / (9 * dims) + _Z_NORMAL * np.sqrt(2 / (9 * dims))) ** 3
+        spread: np.ndarray = np.sqrt(self.z_ok[self._proto_cls] * dims / chi)
+        return spread
+
+    def separation(self, pd2: np.ndarray, classes: np.ndarray, shape: int) -> np.ndarray:
+        """``sep`` (module doc) of one glyph, given its squared distances ``pd2`` (P,) to
+        every prototype, for the classes (indices into ``keys``) of row shape ``shape``."""
+        classes = np.asarray(classes)
+        others = self._shape_protos[shape]
+        cand = self._proto_idx[classes]
+        near = cand[np.arange(len(classes)), np.argmin(pd2[cand], axis=1)]  # p of each class
+        gap2 = self._proto_d2[np.ix_(near, others)].astype(np.float64)
+        gap = np.maximum(np.sqrt(gap2), 1e-6)
+        t = (pd2[others][None, :] - pd2[near][:, None] + gap2) / (2.0 * gap)
+        sigma = np.broadcast_to(self.round_spread()[others][None, :], t.shape)
+        if self.axis_spread is not None:
+            measured = self.axis_spread[np.ix_(near, others)]
+            sigma = np.where(np.isnan(measured), sigma, measured)
+        ratio = t / sigma
+        ratio[self._proto_cls[others][None, :] == classes[:, None]] = np.inf
+        lo, hi = SEPARATION
+        return np.clip((ratio.min(axis=1) - lo) / (hi - lo), 0.0, 1.0)
 
     def scores(self, glyphs: Sequence[np.ndarray] | np.ndarray,
                shapes: Sequence[int]) -> np.ndarray:
         """Score (n, len(ALPHABET)) in [0, 1] of every glyph of the alphabet (module doc)."""
-        n = len(glyphs)
-        out = np.zeros((n, len(ALPHABET)), np.float32)
-        if n == 0:
+        if len(glyphs) == 0:
+            return np.zeros((0, len(ALPHABET)), np.float32)
+        return self.feature_scores(features_many(glyphs), shapes)
+
+    def feature_scores(self, feats: np.ndarray, shapes: Sequence[int]) -> np.ndarray:
+        """:meth:`scores` of glyphs given by their feature vectors (n, FEATURE_DIM)."""
+        out = np.zeros((len(feats), len(ALPHABET)), np.float32)
+        if len(feats) == 0:
             return out
-        d2 = self.distances(features_many(glyphs))
+        pd2 = self.proto_distances(feats)
+        d2 = np.minimum.reduceat(pd2, self._starts, axis=1).astype(np.float64)
         for i, shape in enumerate(shapes):
             sel = np.flatnonzero(self._shape_of == shape)
             if sel.size == 0:
@@ -172,7 +253,11 @@ class GlyphModel:
             post /= post.sum()
             z_ok = self.z_ok[sel]
             fit = np.exp(-np.maximum(0.0, row / self.dims - z_ok) / (FIT_SLACK * z_ok))
-            out[i, self._glyph_of[sel]] = (post * fit).astype(np.float32)
+            score = post * fit
+            best = int(np.argmax(score))
+            sep = self.separation(pd2[i], sel[best:best + 1], int(shape))[0]
+            # never all zero: the glyph read stays the best one
+            out[i, self._glyph_of[sel]] = (score * max(sep, 1e-4)).astype(np.float32)
         return out
 
     def masked_scores(self, glyph: np.ndarray, hole: np.ndarray, shape: int) -> np.ndarray:
@@ -193,12 +278,15 @@ class GlyphModel:
             return out
         h = np.clip(hole, 0.0, 1.0).astype(np.float32)
         filled = glyph[None] * (1.0 - h)[None] + self.templates[sel] * h[None]
-        d2 = self.distances(features_many(filled))[:, sel]
+        pd2 = self.proto_distances(features_many(filled))
+        d2 = np.minimum.reduceat(pd2, self._starts, axis=1).astype(np.float64)[:, sel]
         own = d2[np.arange(sel.size), np.arange(sel.size)]
         post = 1.0 / np.exp(np.minimum(-0.5 * (d2 - own[:, None]), 80.0)).sum(axis=1)
         z_ok = self.z_ok[sel]
         fit = np.exp(-np.maximum(0.0, own / self.dims - z_ok) / (FIT_SLACK * z_ok))
-        out[self._glyph_of[sel]] = (post * fit).astype(np.float32)
+        sep = np.array([self.separation(pd2[j], sel[j:j + 1], shape)[0]
+                        for j in range(sel.size)])
+        out[self._glyph_of[sel]] = (post * fit * sep).astype(np.float32)
         return out
 
     # -- teaching ---------------------------------------------------------------------
@@ -267,6 +355,7 @@ class GlyphModel:
                     proto_keys, info, templates)
         model.z_ok = _calibrate(model, feats, keys, crops, base)
         model.meta["z_ok"] = float(np.min(model.z_ok))
+        model.axis_spread = _axis_spreads(model, feats, keys, crops, base)
         return model
 
     # -- files ------------------------------------------------------------------------
@@ -275,7 +364,10 @@ class GlyphModel:
         iu = np.triu_indices(self.scatter.shape[0])
         meta = dict(self.meta, format=FORMAT, alphabet=ALPHABET, glyph_size=[GLYPH_H, GLYPH_W],
                     feature_dim=FEATURE_DIM, n_shapes=N_SHAPES)
-        extra = {} if self.templates is None else {"templates": self.templates.astype(np.float16)}
+        extra: dict[str, Any] = ({} if self.templates is None
+                                 else {"templates": self.templates.astype(np.float16)})
+        if self.axis_spread is not None:
+            extra["axis_spread"] = self.axis_spread.astype(np.float16)
         with open(path, "wb") as fh:
             np.savez_compressed(fh, keys=self.keys, means=self.means.astype(np.float32),
                                 counts=self.counts, scatter=self.scatter[iu].astype(np.float32),
@@ -294,6 +386,8 @@ class GlyphModel:
                 protos, proto_keys = data["protos"], data["proto_keys"]
                 templates = (np.asarray(data["templates"], np.float32)
                              if "templates" in data.files else None)
+                spread = (np.asarray(data["axis_spread"], np.float32)
+                          if "axis_spread" in data.files else None)
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise ModelError(f"cannot read glyph model {path}: {err}") from err
         if (meta.get("format") != FORMAT or meta.get("feature_dim") != FEATURE_DIM
@@ -309,12 +403,14 @@ class GlyphModel:
             templates = templates[ok] if templates is not None else None
             proto_keys, pok = _remap(proto_keys, alphabet)
             protos = protos[pok]
+            spread = spread[np.ix_(pok, pok)] if spread is not None else None
         d = means.shape[1]
         scatter = np.zeros((d, d))
         scatter[np.triu_indices(d)] = packed
         scatter = scatter + np.triu(scatter, 1).T
         try:
-            return cls(keys, means, counts, scatter, z_ok, protos, proto_keys, meta, templates)
+            return cls(keys, means, counts, scatter, z_ok, protos, proto_keys, meta, templates,
+                       spread)
         except ValueError as err:
             raise ModelError(f"glyph model {path} is inconsistent: {err}") from err
 
@@ -398,3 +494,50 @@ def _calibrate(model: GlyphModel, feats: np.ndarray, keys: np.ndarray, crops: np
         from_base = base.z_ok[np.searchsorted(base.keys, model.keys[kept])]
         z_ok[kept] = np.maximum(from_base, z_all if len(keys) >= 500 else 0.0)
     return z_ok
+
+
+#: Crops' worth of the round spread in a class's measured spread along an axis.
+AXIS_PRIOR = 3.0
+
+
+def _axis_spreads(model: GlyphModel, feats: np.ndarray, keys: np.ndarray, crops: np.ndarray,
+                  base: GlyphModel | None) -> np.ndarray:
+    """``axis_spread`` (P, P) from the taught glyphs: for each prototype ``q`` taught
+    now, the root mean square offset of its glyphs (those nearest ``q`` within its class)
+    along the line from ``q`` to every prototype ``p`` of its row shape, shrunk towards
+    the round spread by ``AXIS_PRIOR`` crops' worth and never below it. Pairs of
+    prototypes kept from ``base`` keep the base's value; other pairs are NaN."""
+    n_p = len(model.proto_keys)
+    out = np.full((n_p, n_p), np.nan, np.float32)
+    centres = model._centres.astype(np.float64)
+    round_ = model.round_spread()
+    if base is not None and base.axis_spread is not None:
+        kept = ~np.isin(model.proto_keys, keys)
+        mine = np.flatnonzero(kept)
+        in_base = _match_rows(base.protos, model.protos[mine])
+        ok = in_base >= 0
+        mine, in_base = mine[ok], in_base[ok]
+        out[np.ix_(mine, mine)] = base.axis_spread[np.ix_(in_base, in_base)]
+    z = (feats @ model.proj).astype(np.float64)
+    for key in np.unique(keys):
+        members = np.flatnonzero(keys == key)
+        own = np.flatnonzero(model.proto_keys == key)
+        d2 = ((z[members][:, None, :] - centres[own][None]) ** 2).sum(axis=2)
+        nearest = own[np.argmin(d2, axis=1)]
+        n = float(crops[members[0]])
+        for q in own:
+            glyphs = z[members[nearest == q]] - centres[q]
+            shape = model.proto_keys % N_SHAPES == key % N_SHAPES
+            axes = centres[shape] - centres[q]
+            axes /= np.maximum(np.linalg.norm(axes, axis=1, keepdims=True), 1e-9)
+            ms = ((glyphs @ axes.T) ** 2).mean(axis=0) if len(glyphs) else 0.0
+            var = (n * ms + AXIS_PRIOR * round_[q] ** 2) / (n + AXIS_PRIOR)
+            out[shape, q] = np.maximum(np.sqrt(var), round_[q])
+    return out
+
+
+def _match_rows(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Index in ``table`` of each of ``rows`` (an exact copy), -1 where none."""
+    index = {r.tobytes(): i for i, r in enumerate(np.asarray(table, np.float32))}
+    return np.array([index.get(r.tobytes(), -1) for r in np.asarray(rows, np.float32)],
+                    np.int64)

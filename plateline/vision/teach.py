@@ -25,10 +25,18 @@ from .locate import candidates
 from .model import GlyphModel
 from .reader import decode, segment_plate
 from .samples import read_labels
-from .segment import SegmentError
+from .segment import N_SHAPES, TALL, WIDE, SegmentError
 
 #: A glyph taught from fewer crops than this is reported as thin: teach it from more frames.
 THIN_CLASS = 5
+
+#: Names of the row shapes in reports (``segment.TALL``, ``segment.WIDE``).
+SHAPE_NAMES: dict[int, str] = {TALL: "tall", WIDE: "wide"}
+#: Where each row shape's cells are, for warnings.
+SHAPE_PLACES: dict[int, str] = {
+    TALL: "tall cells: single-row plates and the lower row of two-row plates",
+    WIDE: "wide cells: the top row of two-row and e-bike plates",
+}
 
 
 @dataclass
@@ -42,8 +50,11 @@ class TeachReport:
     untaught: str = ""
     #: glyphs taught from the samples' own crops, in alphabet order
     from_samples: str = ""
-    #: glyphs the model still knows only from the base model (another font, perhaps):
-    #: a plate of the site's font showing one of them may read as a taught neighbour
+    #: per row shape (``SHAPE_NAMES``), the glyphs the model still knows in that shape
+    #: only from the base model (another font, perhaps): a plate of the site's font
+    #: showing one of them there may read as a taught neighbour
+    kept_from_base_by_shape: dict[str, str] = field(default_factory=dict)
+    #: the same in words, row shape by row shape ("" when nothing was kept)
     kept_from_base: str = ""
     #: glyphs taught from fewer than THIN_CLASS crops, with their counts
     thin: dict[str, int] = field(default_factory=dict)
@@ -52,7 +63,8 @@ class TeachReport:
         return {"frames": self.frames, "used": self.used, "skipped": sum(self.skipped.values()),
                 "skipped_by_reason": dict(self.skipped), "glyphs": self.glyphs,
                 "untaught": self.untaught, "from_samples": self.from_samples,
-                "kept_from_base": self.kept_from_base, "thin": self.thin}
+                "kept_from_base": self.kept_from_base,
+                "kept_from_base_by_shape": self.kept_from_base_by_shape, "thin": self.thin}
 
 
 @dataclass
@@ -152,8 +164,25 @@ def teach(sample_dirs: Iterable[str | Path], *, base: GlyphModel | None = None
                              sources=data.sources)
     known = set(model.glyphs)
     report.untaught = "".join(c for c in ALPHABET if c not in known)
-    crops = Counter(label for label, _ in set(zip(data.labels, data.sources, strict=True)))
+    taught = set(zip(data.labels, data.shapes, data.sources, strict=True))
+    crops = Counter(label for label, _, _ in taught)
     report.from_samples = "".join(c for c in ALPHABET if c in crops)
-    report.kept_from_base = "".join(c for c in ALPHABET if c in known and c not in crops)
+    report.kept_from_base_by_shape = kept_from_base(model, {(c, s) for c, s, _ in taught})
+    report.kept_from_base = "; ".join(
+        f"{glyphs} ({SHAPE_PLACES[shape]})" for shape, glyphs in
+        ((s, report.kept_from_base_by_shape.get(SHAPE_NAMES[s], "")) for s in range(N_SHAPES))
+        if glyphs)
     report.thin = {c: crops[c] for c in ALPHABET if 0 < crops[c] < THIN_CLASS}
     return model, report
+
+
+def kept_from_base(model: GlyphModel, taught: set[tuple[str, int]]) -> dict[str, str]:
+    """Per row shape name, the glyphs ``model`` knows in that shape but that were not
+    ``taught`` there ((glyph, shape) pairs), in alphabet order; shapes with none left out."""
+    out: dict[str, str] = {}
+    for shape in range(N_SHAPES):
+        known = {int(k) // N_SHAPES for k in model.keys if int(k) % N_SHAPES == shape}
+        glyphs = "".join(ALPHABET[g] for g in sorted(known) if (ALPHABET[g], shape) not in taught)
+        if glyphs:
+            out[SHAPE_NAMES[shape]] = glyphs
+    return out

@@ -15,7 +15,8 @@ from plateline.vision import Expectation, read_frame, verify
 from plateline.vision.alphabet import ALPHABET
 from plateline.vision.cli import eval_main, teach_main
 from plateline.vision.model import GlyphModel, ModelError
-from plateline.vision.segment import GLYPH_H, GLYPH_W
+from plateline.vision.segment import GLYPH_H, GLYPH_W, N_SHAPES, TALL, WIDE
+from plateline.vision.teach import SHAPE_PLACES
 
 from .conftest import frame
 
@@ -88,9 +89,22 @@ def test_teach_second_font_then_read_it(model: GlyphModel, second_font_folder: P
     # with a base, glyphs the samples lack are still known (from the base)
     assert (set(str(report["known"])) >= set(ALPHABET) - {"I"}) == with_base
     # what came from the samples and what only from the base is said, glyph by glyph
+    # and row shape by row shape
     taught, kept = str(report["from_samples"]), str(report["kept_from_base"])
-    assert taught and not set(taught) & set(kept)
-    assert bool(kept) == with_base and set(taught) | set(kept) == set(str(report["known"]))
+    by_shape = report["kept_from_base_by_shape"]
+    assert isinstance(by_shape, dict) and set(by_shape) <= {"tall", "wide"}
+    assert bool(kept) == bool(by_shape) == with_base
+    site = GlyphModel.load(out)
+    pairs = {(ALPHABET[k // N_SHAPES], k % N_SHAPES) for k in
+             (site.meta["site_keys"] if with_base else site.keys)}  # type: ignore[union-attr]
+    for name, shape in (("tall", TALL), ("wide", WIDE)):
+        in_shape = {ALPHABET[k // N_SHAPES] for k in site.keys if k % N_SHAPES == shape}
+        assert set(by_shape.get(name, "")) == {c for c in in_shape if (c, shape) not in pairs}
+        assert (name in by_shape) == (f"{by_shape.get(name)} ({SHAPE_PLACES[shape]})" in kept)
+    kept_glyphs = set("".join(by_shape.values()))
+    assert set(taught) | kept_glyphs == set(str(report["known"]))
+    if with_base:  # a few two-row frames: the top row lacks glyphs the single rows taught
+        assert set(by_shape["wide"]) & set(taught)
     thin = report["thin"]
     assert isinstance(thin, dict) and all(0 < n < 5 and c in taught for c, n in thin.items())
     result = eval_main(second_font_folder, out, tmp_path / "d.jsonl", as_json=False)
