@@ -355,9 +355,6 @@ class Tracker:
                                f"{item.label()} went to the outfeed without a PASS taken "
                                f"by the PLC ({final.reason.name})",
                                severity=Severity.CRITICAL, latched=True)
-        if outcome is Outcome.REJECT_BIN and final == PASS:
-            log.warning("%s: PASS taken by the PLC but diverted to the reject bin",
-                        item.label())
         ops.append(CloseItem(item.key, outcome, final, now))
         item.closed = True
         item.verdict = final
@@ -387,7 +384,13 @@ class Tracker:
         if item.verdict.code is VerdictCode.REJECT:
             return item.verdict
         taken = item.verdict_number is not None and self._verdict_taken(item.verdict_number)
-        return PASS if taken else Verdict.reject(Reason.NO_VERDICT)
+        if taken and outcome is Outcome.REJECT_BIN:
+            # The PLC diverts a tray whose PASS it took to the outfeed; VD_READ, read
+            # after the event, has moved since: it took the PASS after the gate.
+            log.warning("%s: PASS taken by the PLC only after the tray passed the gate",
+                        item.label())
+        return PASS if taken and outcome is not Outcome.REJECT_BIN else Verdict.reject(
+            Reason.NO_VERDICT)
 
     def close_all_lost(self) -> list[Op]:
         """Every open item is lost (the PLC restarted): the closing operations."""

@@ -28,6 +28,7 @@ from .harness import (
     open_item,
     results_of,
     started_line,
+    taken_by_plc,
     to_gate,
     wait_until,
 )
@@ -212,6 +213,30 @@ async def test_a_window_spans_the_reads_around_the_event(
     assert w.base is not None and w.seen is not None and w.speed_mm_s
     assert w.base < written < w.seen
     assert w.closes == w.base + 150.0 / w.speed_mm_s
+
+
+async def test_a_pass_taken_only_after_the_gate_is_no_verdict(
+        dev: Devices, sessions: sessionmaker[Session], conv_map: TagMap,
+        recipes: dict[str, Recipe]) -> None:
+    """The PLC took the PASS after the tray had passed the gate (VD_READ is read after
+    the DIVERTED event): the record says why the tray is in the reject bin."""
+    add_order(sessions, "ORDER-001")
+    async with started_line(dev, sessions, conv_map, recipes) as line:
+        dev.plc.plc.verdicts_stalled = True
+        item = await enter(line, dev, 1, "ORDER-001")
+        await at_camera(line, dev, 1)
+        await wait_until(lambda: dev.plc.register(200) != dev.plc.register(201),
+                         what="PASS written")
+        dev.plc.at(EventType.AT_SCALE, 1)
+        dev.plc.at(EventType.AT_LABELER, 1)
+        target, _ = dev.plc.gate(1)
+        dev.plc.plc.verdicts_stalled = False
+        dev.plc.plc.scan()  # takes the PASS before the controller reads the event
+        assert target == DivertTarget.REJECT_BIN
+        assert item.verdict_number is not None and taken_by_plc(dev, item.verdict_number)
+        await wait_until(lambda: item.closed, what="tray closed")
+    (row,) = item_rows(sessions)
+    assert (row.outcome, row.verdict, row.reason) == ("reject_bin", "reject", "NO_VERDICT")
 
 
 async def test_the_window_rule(dev: Devices, sessions: sessionmaker[Session], conv_map: TagMap,
