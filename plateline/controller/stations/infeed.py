@@ -3,9 +3,10 @@
 Two workers, both in ENTERED order: the scan worker triggers the reader while the
 tray is in its field of view (a trigger that cannot be sent before the window
 closes is not sent: NOREAD). The reader decodes what it saw at the trigger, so a
-read may go on after the tray has left; it is ended early (``LOFF``) only when the
-next tray needs the reader, ``HANDOVER_S`` before that tray's window closes, so
-that a slow NOREAD does not cost the next tray its window. The bind worker checks
+read may go on after the tray has left; it is ended (``LOFF``) ``scan_grace_s``
+after the tray's window closed (no frame of the tray can come later), or earlier
+when the next tray needs the reader, ``HANDOVER_S`` before that tray's window
+closes, so that a slow NOREAD does not cost the next tray its window. The bind worker checks
 the order and binds the item in one transaction. Serial binding is what keeps two
 trays of one order from both passing.
 """
@@ -13,6 +14,7 @@ trays of one order from both passing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -100,7 +102,7 @@ class InfeedStation:
         if late >= 0:
             return f"window closed {late * 1000:.0f} ms before the trigger"
         stop = asyncio.Event()
-        watcher = asyncio.create_task(self._stop_for_next_tray(stop))
+        watcher = asyncio.create_task(self._end_read(job, stop))
         try:
             data = await self.reader.scan(timeout=self.scan_timeout_s, stop=stop)
         except DeviceError as err:
@@ -113,13 +115,20 @@ class InfeedStation:
         job.barcode = data.strip()
         return None
 
-    async def _stop_for_next_tray(self, stop: asyncio.Event) -> None:
-        """Set ``stop`` when the next tray must be triggered to stay inside its window."""
-        while not self._scans:
-            self._scan_queued.clear()
-            await self._scan_queued.wait()
-        nxt = self._scans[0]
-        await asyncio.sleep(max(0.0, nxt.deadline - HANDOVER_S - time.monotonic()))
+    async def _end_read(self, job: _Job, stop: asyncio.Event) -> None:
+        """Set ``stop`` ``scan_grace_s`` after ``job``'s window closed, or when the next
+        tray must be triggered to stay inside its window, whichever comes first."""
+        while True:
+            end = job.deadline + self.scan_grace_s
+            if self._scans:
+                end = min(end, self._scans[0].deadline - HANDOVER_S)
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            self._scan_queued.clear()  # set again by start(): the next tray is known
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._scan_queued.wait()
         stop.set()
 
     async def _bind_worker(self) -> None:
