@@ -218,7 +218,10 @@ class Journal:
                                 _job_name(job),
                                 (began - queued) * 1000, (done - began) * 1000)
 
-        return asyncio.get_running_loop().run_in_executor(self._executor, run)
+        # Once queued, a job runs: a caller that is cancelled while it waits (a tray
+        # closed at the gate while one of its results was being stored) does not take
+        # the job out of the queue.
+        return asyncio.shield(asyncio.get_running_loop().run_in_executor(self._executor, run))
 
     # -- start-up ------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -77,6 +79,27 @@ async def test_a_failing_batch_leaves_nothing(sessions: sessionmaker[Session]) -
         assert (await journal.load()).cursor == Cursor(1, 0, 0)
     assert count(sessions, PlcEventRow) == 0
     assert count(sessions, Item) == 0
+
+
+async def test_a_queued_job_runs_although_its_caller_was_cancelled(
+        sessions: sessionmaker[Session]) -> None:
+    async with Journal(sessions, LINE) as journal:
+        await journal.set_cursor(Cursor(1, 0, 0))
+        (a,) = await new_items(journal, 5)
+        release = threading.Event()
+        busy = journal._submit(lambda s: release.wait(5))  # the writer is busy
+        async def store_verdict() -> None:
+            await journal.apply([DecideVerdict(a, PASS, NOW)])
+
+        waiter = asyncio.create_task(store_verdict())
+        await asyncio.sleep(0.05)
+        waiter.cancel()  # e.g. the tray closed at the gate meanwhile
+        release.set()
+        await busy
+        await journal.apply([])  # commits in order: the cancelled one is done by now
+    with sessions() as s:
+        item = s.scalars(select(Item)).one()
+        assert item.verdict == "pass"
 
 
 async def test_exactly_one_verdict_and_planned_numbers(sessions: sessionmaker[Session]) -> None:
