@@ -24,7 +24,7 @@ def test_six_station_demo_at_x5_matches_the_truth_with_every_reason(tmp_path: Pa
     anything wrong with it at the outfeed.
 
     x5 keeps this test independent of what else the machine runs; x10 (50 ms windows,
-    device answers in real time) is measured by hand on a quiet machine (README)."""
+    device answers in real time) has its own test below."""
     trays = 120  # the scenario holds every reason and fault from 100 trays on
     proc = subprocess.run(
         [sys.executable, "-m", "plateline.cli", "demo", "--speed", "5", "--trays", str(trays),
@@ -52,6 +52,34 @@ def test_six_station_demo_at_x5_matches_the_truth_with_every_reason(tmp_path: Pa
     passed = next(r for r in records if r["verdict"] == "pass")
     assert passed["seal_ok"] is True and passed["weight_g"] > 0
     assert passed["label_read"] == passed["waybill_no"]
+
+
+@pytest.mark.slow
+def test_six_station_demo_at_x10_never_passes_what_it_should_not(tmp_path: Path) -> None:
+    """x10: a station's window is 50 ms of belt travel while devices answer in real
+    time. On a quiet 2-core machine every record equals the truth (README: 10 of 10
+    runs); a loaded machine may cost a tray its window, and that must only ever be a
+    reject: no tray passes that the truth rejects, and at most a few records differ."""
+    trays = 120
+    proc = subprocess.run(
+        [sys.executable, "-m", "plateline.cli", "demo", "--speed", "10", "--trays", str(trays),
+         "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=900, check=False)
+    summary = proc.stdout.rpartition("plateline demo summary")[2]
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    truth = {(t["plc_boot"], t["enter_seq"]): t
+             for t in map(json.loads, (tmp_path / "truth.jsonl").read_text().splitlines())}
+    assert len(records) == len(truth) == trays, summary[-6000:] or proc.stderr[-4000:]
+    differ = []
+    for r in records:
+        t = truth[(r["plc_boot"], r["enter_seq"])]
+        if (r["reason"], r["outcome"]) != (t["reason"], t["expected_outcome"]):
+            differ.append((t["serial"], t["reason"], r["reason"], r["outcome"]))
+            assert r["verdict"] != "pass" and r["outcome"] != "outfeed", (t, r)
+    assert all(r["outcome"] != "outfeed" for r in records if r["verdict"] != "pass")
+    assert len(differ) <= 3, differ
+    if not differ:
+        assert "records match the plant's truth: YES" in proc.stdout, summary[-6000:]
 
 
 def test_demo_devices_option() -> None:
