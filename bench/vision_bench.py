@@ -50,10 +50,11 @@ from plateline.simulators.render.numbers import (
     obeys_grammar,
 )
 from plateline.simulators.render.samples import write_sample_folder
-from plateline.vision.decide import verify
+from plateline.vision.alphabet import ALPHABET
+from plateline.vision.decide import position_verifies, verify
 from plateline.vision.model import GlyphModel
 from plateline.vision.reader import read_frame
-from plateline.vision.reading import Decision, Expectation, FrameReading
+from plateline.vision.reading import Decision, Expectation, FrameReading, PlateReading
 from plateline.vision.samples import read_labels
 from plateline.vision.teach import teach
 
@@ -154,10 +155,30 @@ def _substitutions(text: str) -> list[tuple[str, str]]:
     return out
 
 
+NEAR_MISS_FILE = "near_misses.json"
+
+
+def ensure_near_misses(folder: Path, per_frame: int, seed: int) -> Counter[str]:
+    """Near-miss rows of ``folder/labels.csv`` for ``per_frame`` trials per frame: written
+    anew (from the frames' true rows) unless the folder already holds that setting;
+    returns trials per kind."""
+    info = folder / NEAR_MISS_FILE
+    if info.exists():
+        saved = json.loads(info.read_text("utf-8"))
+        if saved.get("per_frame") == per_frame and saved.get("seed") == seed:
+            return Counter(saved["kinds"])
+    kinds = add_near_misses(folder, per_frame, seed)
+    info.write_text(json.dumps({"per_frame": per_frame, "seed": seed, "kinds": dict(kinds)},
+                               ensure_ascii=False, indent=1), "utf-8")
+    return kinds
+
+
 def add_near_misses(folder: Path, per_frame: int, seed: int) -> Counter[str]:
-    """Append near-miss rows to ``folder/labels.csv``; returns trials per kind."""
+    """Near-miss rows after every frame's true row of ``folder/labels.csv`` (rows of an
+    earlier setting are replaced); returns trials per kind."""
     rng = np.random.default_rng(seed)
-    rows = read_labels(folder)
+    rows = list({r.filename: r for r in reversed(read_labels(folder)) if not r.near_miss}
+                .values())[::-1]
     kinds: Counter[str] = Counter()
     out = [["filename", "text", "plate_type", "expect_text", "expect_type"]]
     for row in rows:
@@ -195,6 +216,12 @@ class Result:
     false_rejects: int = 0
     reject_causes: Counter[str] = field(default_factory=Counter)
     ms: list[float] = field(default_factory=list)
+    #: per-position check: positions looked at; (frame, position, true glyph, glyph) where
+    #: a glyph other than the true one, allowed there by the grammar, would verify; and
+    #: the same for glyphs the grammar forbids there (no order can name them)
+    positions: int = 0
+    other_verifies: list[tuple[str, int, str, str]] = field(default_factory=list)
+    forbidden_verifies: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         ms = np.array(self.ms) if self.ms else np.zeros(1)
@@ -209,6 +236,10 @@ class Result:
             "false_rejects_by_cause": dict(self.reject_causes),
             "ms_median": round(float(np.median(ms)), 2),
             "ms_p95": round(float(np.percentile(ms, 95)), 2),
+            "positions_checked": self.positions,
+            "positions_other_glyph_verifies": len(self.other_verifies),
+            "other_glyph_verifies": [list(x) for x in self.other_verifies],
+            "positions_forbidden_glyph_verifies": len(self.forbidden_verifies),
         }
 
 
@@ -246,6 +277,8 @@ def run_ours(folder: Path, model: GlyphModel) -> Result:
             plates = reading.plates if reading else []
             res.read_ok += (len(plates) == 1 and plates[0].text == row.text
                             and plates[0].plate_type == row.plate_type)
+            if len(plates) == 1:
+                check_positions(res, row.filename, plates[0], row.text, row.plate_type)
         else:
             reading = readings[row.filename]
             decision = _decide(reading, exp)
@@ -258,6 +291,24 @@ def run_ours(folder: Path, model: GlyphModel) -> Result:
                 res.false_rejects += 1
                 res.reject_causes[_cause(decision)] += 1
     return res
+
+
+def check_positions(res: Result, filename: str, plate: PlateReading, text: str,
+                    plate_type: str) -> None:
+    """The per-position check: at every position of a plate read with the true length,
+    every glyph other than the true one that would verify there (``position_verifies``),
+    split by whether the grammar allows it there for the plate's type."""
+    if plate.char_scores.shape[0] != len(text):
+        return
+    for i, true in enumerate(text):
+        res.positions += 1
+        for glyph in ALPHABET:
+            if glyph == true or not position_verifies(plate, i, glyph,
+                                                      min_confidence=MIN_CONFIDENCE):
+                continue
+            hit = (filename, i, true, glyph)
+            allowed = obeys_grammar(text[:i] + glyph + text[i + 1:], plate_type)
+            (res.other_verifies if allowed else res.forbidden_verifies).append(hit)
 
 
 # -- reference OCR ------------------------------------------------------------------
@@ -287,7 +338,6 @@ def run_ocr(folder: Path, limit: int) -> dict[str, object] | None:
     engine = _ocr_engine()
     if engine is None:
         return None
-    from plateline.vision.alphabet import ALPHABET
     alphabet = set(ALPHABET)
     rows = read_labels(folder)
     names = list(dict.fromkeys(r.filename for r in rows))[:limit]
@@ -335,6 +385,10 @@ def report(title: str, ours: dict[str, object], ocr: dict[str, object] | None) -
         out.append(_line(key, value, target, ratio, ref))
     out.append(f"frames {ours['frames']}, true trials {ours['true_trials']}, false rejects "
                f"{ours['false_rejects']} by cause {ours['false_rejects_by_cause']}")
+    out.append(f"per-position check: {ours['positions_checked']} positions, another glyph "
+               f"the grammar allows there verifies at {ours['positions_other_glyph_verifies']} "
+               f"{ours['other_glyph_verifies']}; a glyph it forbids there at "
+               f"{ours['positions_forbidden_glyph_verifies']}")
     if ocr:
         out.append(f"OCR reference on {ocr['frames']} of the frames (text only): "
                    f"{ocr['near_miss_trials']} near-miss trials, {ocr['false_accepts']} "
@@ -346,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=600, help="frames per evaluated folder")
     parser.add_argument("--teach-frames", type=int, default=200)
-    parser.add_argument("--near-misses", type=int, default=5, help="near-miss trials per frame")
+    parser.add_argument("--near-misses", type=int, default=10, help="near-miss trials per frame")
     parser.add_argument("--ocr-frames", type=int, default=150,
                         help="frames per folder given to the reference OCR (0: none)")
     parser.add_argument("--quick", action="store_true", help="small run for smoke use")
@@ -368,12 +422,12 @@ def main(argv: list[str] | None = None) -> int:
         teach_dir = root / ("teach-second-covering" if args.teach_draw == "covering"
                             else "teach-second")
         second_dir = root / "harsh-second"
-        kinds: Counter[str] = Counter()
+        kinds: dict[str, Counter[str]] = {}
         for folder, n, font, seed in ((default_dir, args.frames, "default", SEEDS["default"]),
                                       (second_dir, args.frames, "second", SEEDS["second"])):
             if not (folder / "labels.csv").exists():
                 write_sample_folder(folder, n, seed=seed, font=font, level="harsh")
-                kinds.update(add_near_misses(folder, args.near_misses, seed))
+            kinds[folder.name] = ensure_near_misses(folder, args.near_misses, seed)
         if not (teach_dir / "labels.csv").exists():
             if args.teach_draw == "covering":
                 evaluated = {row.text for row in read_labels(second_dir)}
@@ -395,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = {"ours": ours, "ocr": ocr}
             print(report(f"{name}: {folder.name}", ours, ocr))
             print()
-    print("near-miss trials per kind:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+    for name, per_kind in kinds.items():
+        print(f"near-miss trials per kind, {name} ({sum(per_kind.values())}):",
+              ", ".join(f"{k} {n}" for k, n in sorted(per_kind.items())))
     print(f"teaching the second font ({args.teach_draw} draw): {teach_report.used} of "
           f"{teach_report.frames} frames, {teach_report.glyphs} glyphs, {teach_s:.1f} s; "
           f"kept from the base: {teach_report.kept_from_base or 'nothing'}; "

@@ -35,7 +35,7 @@ from plateline.contract import Reason
 
 from .alphabet import ALPHABET, GLYPH_INDEX, glyph_kind
 from .glare import MAX_MASKED_SHARE, MAX_WASHED_SHARE
-from .reading import UNKNOWN_TYPE, Decision, Expectation, FrameReading
+from .reading import UNKNOWN_TYPE, Decision, Expectation, FrameReading, PlateReading
 
 #: Default lead of the expected glyph over every other glyph (scores in [0, 1]).
 DEFAULT_MARGIN = 0.25
@@ -83,6 +83,27 @@ def verify(reading: FrameReading, expectation: Expectation, *, min_confidence: f
                             f"plate {n}: type {plate.plate_type}, "
                             f"expected {expectation.plate_type}")
     return Decision(True, Reason.NONE, f"{len(plates)} plate(s) verified")
+
+
+def position_verifies(plate: PlateReading, i: int, glyph: str, *, min_confidence: float,
+                      margin: float = DEFAULT_MARGIN) -> bool:
+    """Whether position ``i`` of ``plate`` would verify ``glyph`` were it the order's glyph
+    there (glare, another font's classes and the score rule as in :func:`verify`; the
+    other positions and the plate type aside). Used to measure, position by position,
+    whether some glyph other than the true one would pass."""
+    scores = plate.char_scores
+    if glyph not in GLYPH_INDEX or not 0 <= i < scores.shape[0]:
+        return False
+    glare = np.asarray(plate.glare, np.float32)
+    if glare.size:
+        masked = np.asarray(plate.masked, bool)
+        limit = MAX_MASKED_SHARE if masked.size == glare.size and masked[i] else MAX_WASHED_SHARE
+        if glare.shape[0] != scores.shape[0] or not glare[i] <= limit:
+            return False
+    if plate.foreign and len(plate.foreign) == scores.shape[0] \
+            and glyph_kind(glyph) in plate.foreign[i]:
+        return False
+    return _wins(scores[i], GLYPH_INDEX[glyph], min_confidence, margin)
 
 
 def _fault(reading: FrameReading, expectation: Expectation, min_confidence: float,

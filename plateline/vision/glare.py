@@ -129,7 +129,7 @@ def _by_background(f: np.ndarray, plate_type: str, strength: np.ndarray) -> np.n
     bright = ((s > ROOM_SHARE * room) & (room > 10.0)
               & (plate_type not in FADING_ONLY)).astype(np.uint8)
     bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
-    return cv2.dilate((bright | _faded(w, strength > STROKE_INK, level)).astype(np.uint8),
+    return cv2.dilate((bright | _faded(w, strength > STROKE_INK, level, far)).astype(np.uint8),
                       _REACH).astype(bool)
 
 
@@ -244,18 +244,32 @@ def _row_level(w: np.ndarray, sel: np.ndarray) -> np.ndarray:
     return smooth.reshape(-1, 1)
 
 
-def _faded(w: np.ndarray, ink: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """Stroke pixels whose centre lost two thirds of its darkness (dark ink on a light plate);
-    thin strokes (which blur lightens everywhere) and specks left out."""
+def _faded(w: np.ndarray, ink: np.ndarray, level: np.ndarray, far: np.ndarray) -> np.ndarray:
+    """Stroke pixels whose centre lost two thirds of its darkness (dark ink on a light plate)
+    against the background around it; thin strokes (which blur lightens everywhere) and
+    specks left out.
+
+    Added light that does not clip lifts a stroke and the background beside it alike: the
+    character keeps its contrast and nothing is washed. The background beside a stroke is
+    the open background (``far``) within about a character's width, never taken darker
+    than the row's level (a shadow darkens the stroke too)."""
     if not ink.any():
         return np.zeros(w.shape, bool)
     core = cv2.erode(w, np.ones((3, 3), np.uint8))
     dark = float(np.percentile(core[ink], 10))
     depth = level - dark
-    faded = (ink & (core - dark > FADED * depth) & (depth > 20.0)).astype(np.uint8)
+    open_bg = far.astype(np.float32)
+    weight = cv2.blur(open_bg, _BESIDE)
+    beside = np.where(weight > 0.05, cv2.blur(w * open_bg, _BESIDE) / np.maximum(weight, 1e-6),
+                      level)
+    local = np.maximum(beside, level)
+    faded = (ink & (local - core < (1.0 - FADED) * depth) & (depth > 20.0)).astype(np.uint8)
     return cv2.morphologyEx(faded, cv2.MORPH_OPEN, _THICK).astype(bool)
 
 
+#: Neighbourhood (crop pixels) whose open background a stroke's contrast is measured
+#: against: about a character's width.
+_BESIDE = (41, 41)
 _THICK = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 

@@ -12,7 +12,8 @@ A *class* is a glyph in a row shape (letters are drawn differently in the squat
 top row of two-row plates). For a glyph image, with ``d2[k]`` its squared
 distance to the nearest prototype of class ``k`` (``dims`` dimensions)::
 
-    posterior[k] = softmax(-d2 / 2)[k]                (over the classes of its shape)
+    tau          = max(1, d2[n] / dims / z_ok[n])    (n: the class nearest the glyph)
+    posterior[k] = softmax(-d2 / (2 tau))[k]          (over the classes of its shape)
     fit[k]       = exp(-max(0, d2[k] / dims - z_ok[k]) / (FIT_SLACK * z_ok[k]))
     sep[k]       = clip((min_q t_q / sigma_q - lo) / (hi - lo), 0, 1)  (SEPARATION)
     score[k]     = posterior[k] * fit[k] * sep[r]     (in [0, 1])
@@ -20,7 +21,12 @@ distance to the nearest prototype of class ``k`` (``dims`` dimensions)::
 with ``r`` the class of the highest ``posterior * fit`` (the glyph read: ``sep`` lowers
 the confidence of the whole position, never which glyph is read).
 
-``posterior`` says which glyph it is *rather than the others*, ``fit`` how well
+``posterior`` says which glyph it is *rather than the others*; ``tau`` tempers it
+for a glyph that lies beyond the taught spread of even its nearest class (a heavy
+blur, a glyph of another design): the class spreads say nothing about glyphs that
+far out, and the same difference of distances is read as if every class were
+``tau`` times wider (a glyph midway between two classes, far from both, is then
+not confidently either). ``fit`` says how well
 it looks like that glyph at all; ``z_ok`` is a high percentile of the distances
 of the teaching glyphs to their own class (the class's own, shrunk towards the
 pooled one by how many crops it was taught from, as complex characters spread
@@ -39,10 +45,14 @@ of class ``k`` nearest the glyph and every prototype ``q`` of every other class 
 its shape, ``t_q`` is how far the glyph lies beyond ``q`` towards ``p`` (its
 projection on the line from ``q`` to ``p``), ``sigma_q`` the spread of ``q``'s class
 along that line: measured on its taught glyphs (``axis_spread``; glyphs vary more
-towards some neighbours than others), never less than its spread along any one
-direction were the class a round Gaussian of its ``z_ok``. A glyph of ``q``'s class
-lies ``hi = 4`` spreads out about once in 30,000; where two classes are closer than
-a few spreads, no glyph between them scores high for either.
+towards some neighbours than others; the larger of the root mean square and the tail,
+shrunk towards the class's round spread from ``z_ok`` by how few crops it was taught
+from), or that round spread where nothing was measured. ``z_ok`` is a high percentile
+of the distances in every direction at once, floored at the pooled one, so the round
+spread overstates how far a simple glyph (a ``0``) strays towards one neighbour (an
+``O``) by about two. A glyph of ``q``'s class lies ``hi = 4.5`` spreads out about once
+in 300,000; where two classes are closer than a few spreads, no glyph between them
+scores high for either.
 
 The model is one ``.npz`` file (arrays and a JSON string, no pickled objects).
 The default model (Noto Sans CJK plates rendered by the simulator) ships as
@@ -54,6 +64,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -76,12 +87,14 @@ PROTOTYPES = 3
 Z_PERCENTILE = 99.5
 SPREAD_PRIOR = 10.0  # crops' worth of the pooled spread in each class's own
 CROPS_PER_PROTOTYPE = 10
+#: A prototype stands for a rendition of its glyph seen on at least this many crops.
+MIN_PROTOTYPE_CROPS = 3
 MAX_CLASS_SPREAD = 1.5  # a class's own spread counts up to this times the pooled one
 FIT_SLACK = 4.0  # how fast the fit falls beyond z_ok, in units of z_ok
 #: Separation (module doc): a glyph counts as told apart from class g when it lies at
 #: least SEPARATION[1] of g's spreads beyond g's prototype towards the class it is
 #: scored for; nothing at SEPARATION[0] or less, linearly in between.
-SEPARATION = (2.5, 4.0)
+SEPARATION = (2.5, 4.5)
 #: z_ok is the Z_PERCENTILE of d2 / dims; for a round Gaussian class that percentile of
 #: chi-square(dims) / dims over the spread along one direction (Wilson-Hilferty)
 _Z_NORMAL = 2.5758  # standard normal quantile of Z_PERCENTILE
@@ -249,9 +262,11 @@ class GlyphModel:
             if sel.size == 0:
                 continue
             row = d2[i, sel]
-            post = np.exp(-0.5 * (row - row.min()))
-            post /= post.sum()
             z_ok = self.z_ok[sel]
+            near = int(np.argmin(row))
+            tau = max(1.0, float(row[near]) / self.dims / float(z_ok[near]))
+            post = np.exp(-0.5 * (row - row[near]) / tau)
+            post /= post.sum()
             fit = np.exp(-np.maximum(0.0, row / self.dims - z_ok) / (FIT_SLACK * z_ok))
             score = post * fit
             best = int(np.argmax(score))
@@ -281,8 +296,11 @@ class GlyphModel:
         pd2 = self.proto_distances(features_many(filled))
         d2 = np.minimum.reduceat(pd2, self._starts, axis=1).astype(np.float64)[:, sel]
         own = d2[np.arange(sel.size), np.arange(sel.size)]
-        post = 1.0 / np.exp(np.minimum(-0.5 * (d2 - own[:, None]), 80.0)).sum(axis=1)
         z_ok = self.z_ok[sel]
+        near = np.argmin(d2, axis=1)
+        tau = np.maximum(1.0, d2[np.arange(sel.size), near] / self.dims / z_ok[near])
+        post = 1.0 / np.exp(np.minimum(-0.5 * (d2 - own[:, None]) / tau[:, None], 80.0)
+                            ).sum(axis=1)
         fit = np.exp(-np.maximum(0.0, own / self.dims - z_ok) / (FIT_SLACK * z_ok))
         sep = np.array([self.separation(pd2[j], sel[j:j + 1], shape)[0]
                         for j in range(sel.size)])
@@ -294,7 +312,7 @@ class GlyphModel:
     def teach(cls, glyphs: Sequence[np.ndarray] | np.ndarray, labels: Sequence[str],
               shapes: Sequence[int], *, base: GlyphModel | None = None,
               meta: dict[str, object] | None = None,
-              sources: Sequence[int] | None = None) -> GlyphModel:
+              sources: Sequence[int] | None = None, prune: bool = True) -> GlyphModel:
         """A model taught from glyph images and their labels.
 
         With ``base``, classes seen in the new glyphs replace the base's (the site's
@@ -302,6 +320,12 @@ class GlyphModel:
         ``sources`` names the glyph crop each image was made from (augmented copies
         share their original's), so that a class is judged by how many crops it was
         really taught from (default: every image is a crop of its own).
+
+        With ``prune``, crops that are like no other crop of their class (a cluster of
+        fewer than ``MIN_PROTOTYPE_CROPS`` crops, such as a mis-cut glyph) are left out
+        and the model is taught again without them (``meta["left_out"]``: per glyph,
+        how many crops): one odd crop would otherwise become a prototype of its own,
+        and glyphs of another class that happen to look like it would read as its class.
         """
         if not (len(glyphs) == len(labels) == len(shapes)):
             raise ValueError("glyphs, labels and shapes must have the same length")
@@ -346,7 +370,18 @@ class GlyphModel:
         space = cls(all_keys, all_means, all_counts, scatter, np.ones(len(all_keys)),
                     all_means, all_keys, info)
         crops = _crops_per_sample(keys, src)
-        protos, proto_keys = _prototypes(feats, keys, space.proj, crops)
+        protos, proto_keys, odd = _prototypes(feats, keys, space.proj, crops, src)
+        if prune and odd.size:
+            keep = ~np.isin(src, odd)
+            if keep.any():
+                left = Counter(labels[int(np.flatnonzero(src == c)[0])] for c in odd)
+                taken = np.flatnonzero(keep).tolist()
+                model = cls.teach([glyphs[i] for i in taken], [labels[i] for i in taken],
+                                  [shapes[i] for i in taken], base=base,
+                                  meta=meta, sources=src[keep].tolist(), prune=False)
+                model.meta["left_out"] = dict(sorted(left.items()))
+                return model
+        info["left_out"] = {}
         if base is not None:
             kept = ~np.isin(base.proto_keys, uniq)
             protos = np.concatenate([protos, base.protos[kept]])
@@ -355,8 +390,22 @@ class GlyphModel:
                     proto_keys, info, templates)
         model.z_ok = _calibrate(model, feats, keys, crops, base)
         model.meta["z_ok"] = float(np.min(model.z_ok))
-        model.axis_spread = _axis_spreads(model, feats, keys, crops, base)
+        model.axis_spread = _axis_spreads(model, feats, keys, base, src)
         return model
+
+    def measure_axis_spreads(self, glyphs: Sequence[np.ndarray] | np.ndarray,
+                             labels: Sequence[str], shapes: Sequence[int],
+                             sources: Sequence[int] | None = None) -> None:
+        """Set ``axis_spread`` from labelled glyphs of the classes this model was taught
+        (as :meth:`teach` does), keeping its prototypes and calibration: for a model
+        written before spreads were measured."""
+        feats = np.concatenate([features_many(glyphs[i:i + 4096])
+                                for i in range(0, len(glyphs), 4096)]).astype(np.float64)
+        keys = np.array([GLYPH_INDEX[c] * N_SHAPES + int(s) for c, s in zip(labels, shapes)])
+        known = np.isin(keys, self.keys)
+        src = np.arange(len(keys)) if sources is None else np.asarray(sources, np.int64)
+        feats, keys, src = feats[known], keys[known], src[known]
+        self.axis_spread = _axis_spreads(self, feats, keys, None, src)
 
     # -- files ------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -439,12 +488,15 @@ def _crops_per_sample(keys: np.ndarray, sources: np.ndarray) -> np.ndarray:
     return out
 
 
-def _prototypes(feats: np.ndarray, keys: np.ndarray, proj: np.ndarray, crops: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _prototypes(feats: np.ndarray, keys: np.ndarray, proj: np.ndarray, crops: np.ndarray,
+                sources: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Up to PROTOTYPES cluster means (raw features) per class, clustered in ``proj``:
-    one more per ``CROPS_PER_PROTOTYPE`` crops the class was taught from."""
+    one more per ``CROPS_PER_PROTOTYPE`` crops the class was taught from; and the crops
+    (``sources``) of clusters made of fewer than ``MIN_PROTOTYPE_CROPS`` crops of a class
+    with several clusters (odd crops: those clusters are prototypes all the same, unless
+    the caller teaches again without them)."""
     z = (feats @ proj).astype(np.float32)
-    protos, proto_keys = [], []
+    protos, proto_keys, odd = [], [], []
     for key in np.unique(keys):
         idx = np.flatnonzero(keys == key)
         k = min(PROTOTYPES, int(crops[idx[0]]) // CROPS_PER_PROTOTYPE + 1, len(idx))
@@ -461,7 +513,11 @@ def _prototypes(feats: np.ndarray, keys: np.ndarray, proj: np.ndarray, crops: np
             if members.size:
                 protos.append(feats[members].mean(axis=0))
                 proto_keys.append(key)
-    return np.array(protos, np.float32), np.array(proto_keys, np.int32)
+                mine = np.unique(sources[members])
+                if k > 1 and mine.size < MIN_PROTOTYPE_CROPS:
+                    odd.extend(mine.tolist())
+    return (np.array(protos, np.float32), np.array(proto_keys, np.int32),
+            np.unique(np.array(odd, np.int64)))
 
 
 def _calibrate(model: GlyphModel, feats: np.ndarray, keys: np.ndarray, crops: np.ndarray,
@@ -500,17 +556,20 @@ def _calibrate(model: GlyphModel, feats: np.ndarray, keys: np.ndarray, crops: np
 AXIS_PRIOR = 3.0
 
 
-def _axis_spreads(model: GlyphModel, feats: np.ndarray, keys: np.ndarray, crops: np.ndarray,
-                  base: GlyphModel | None) -> np.ndarray:
+def _axis_spreads(model: GlyphModel, feats: np.ndarray, keys: np.ndarray,
+                  base: GlyphModel | None, sources: np.ndarray | None = None) -> np.ndarray:
     """``axis_spread`` (P, P) from the taught glyphs: for each prototype ``q`` taught
-    now, the root mean square offset of its glyphs (those nearest ``q`` within its class)
-    along the line from ``q`` to every prototype ``p`` of its row shape, shrunk towards
-    the round spread by ``AXIS_PRIOR`` crops' worth and never below it. Pairs of
-    prototypes kept from ``base`` keep the base's value; other pairs are NaN."""
+    now, the spread of its glyphs (those nearest ``q`` within its class) along the line
+    from ``q`` to every prototype ``p`` of its row shape: the larger of their root mean
+    square offset and their ``Z_PERCENTILE`` offset over the normal quantile (a class
+    with a heavy tail towards ``p`` counts by its tail), shrunk towards the round spread
+    by ``AXIS_PRIOR`` crops' worth (the crops nearest ``q``). Pairs of prototypes kept
+    from ``base`` keep the base's value; other pairs are NaN."""
     n_p = len(model.proto_keys)
     out = np.full((n_p, n_p), np.nan, np.float32)
     centres = model._centres.astype(np.float64)
     round_ = model.round_spread()
+    src = np.arange(len(keys)) if sources is None else np.asarray(sources, np.int64)
     if base is not None and base.axis_spread is not None:
         kept = ~np.isin(model.proto_keys, keys)
         mine = np.flatnonzero(kept)
@@ -524,15 +583,19 @@ def _axis_spreads(model: GlyphModel, feats: np.ndarray, keys: np.ndarray, crops:
         own = np.flatnonzero(model.proto_keys == key)
         d2 = ((z[members][:, None, :] - centres[own][None]) ** 2).sum(axis=2)
         nearest = own[np.argmin(d2, axis=1)]
-        n = float(crops[members[0]])
+        shape = model.proto_keys % N_SHAPES == key % N_SHAPES
         for q in own:
-            glyphs = z[members[nearest == q]] - centres[q]
-            shape = model.proto_keys % N_SHAPES == key % N_SHAPES
+            mine_q = members[nearest == q]
             axes = centres[shape] - centres[q]
             axes /= np.maximum(np.linalg.norm(axes, axis=1, keepdims=True), 1e-9)
-            ms = ((glyphs @ axes.T) ** 2).mean(axis=0) if len(glyphs) else 0.0
+            n = float(np.unique(src[mine_q]).size)
+            ms: np.ndarray | float = 0.0
+            if mine_q.size:
+                off = np.abs((z[mine_q] - centres[q]) @ axes.T)
+                tail = np.percentile(off, Z_PERCENTILE, axis=0) / _Z_NORMAL
+                ms = np.maximum((off ** 2).mean(axis=0), tail ** 2)
             var = (n * ms + AXIS_PRIOR * round_[q] ** 2) / (n + AXIS_PRIOR)
-            out[shape, q] = np.maximum(np.sqrt(var), round_[q])
+            out[shape, q] = np.sqrt(var)
     return out
 
 

@@ -253,7 +253,7 @@ def _cut(ink: np.ndarray, mask: np.ndarray, y0: int, y1: int, lefts: np.ndarray,
          ) -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
     w = mask.shape[1]
     band_h = y1 - y0
-    colsum = mask[y0:y1].sum(axis=0)
+    colsum = _in_cells(mask[y0:y1], lefts, cw).sum(axis=0)
     cols = colsum >= max(1, round(0.04 * band_h))
     out = []
     for i, left in enumerate(lefts):
@@ -269,6 +269,20 @@ def _cut(ink: np.ndarray, mask: np.ndarray, y0: int, y1: int, lefts: np.ndarray,
         win = (float(cx - half), float(cx + half), float(top), float(bottom))
         out.append((window(ink, *win), win))
     return out
+
+
+def _in_cells(band: np.ndarray, lefts: np.ndarray, cw: float) -> np.ndarray:
+    """The band's ink without the parts that lie wholly between cells (the separator dot,
+    specks): a character's extent is measured on what overlaps its cell."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(band.view(np.uint8), connectivity=8)
+    x0 = stats[1:, cv2.CC_STAT_LEFT].astype(np.float64)
+    x1 = x0 + stats[1:, cv2.CC_STAT_WIDTH]
+    overlaps = ((x1[:, None] > lefts[None, :]) & (x0[:, None] < lefts[None, :] + cw)).any(axis=1)
+    if n <= 1 or overlaps.all():
+        return band
+    keep = np.concatenate([[False], overlaps])
+    in_cells: np.ndarray = keep[labels]
+    return in_cells
 
 
 def window(ink: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:

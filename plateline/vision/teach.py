@@ -58,13 +58,16 @@ class TeachReport:
     kept_from_base: str = ""
     #: glyphs taught from fewer than THIN_CLASS crops, with their counts
     thin: dict[str, int] = field(default_factory=dict)
+    #: crops left out, per glyph: like no other crop of their class (a mis-cut glyph)
+    left_out: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {"frames": self.frames, "used": self.used, "skipped": sum(self.skipped.values()),
                 "skipped_by_reason": dict(self.skipped), "glyphs": self.glyphs,
                 "untaught": self.untaught, "from_samples": self.from_samples,
                 "kept_from_base": self.kept_from_base,
-                "kept_from_base_by_shape": self.kept_from_base_by_shape, "thin": self.thin}
+                "kept_from_base_by_shape": self.kept_from_base_by_shape, "thin": self.thin,
+                "left_out": self.left_out}
 
 
 @dataclass
@@ -173,6 +176,9 @@ def teach(sample_dirs: Iterable[str | Path], *, base: GlyphModel | None = None
         ((s, report.kept_from_base_by_shape.get(SHAPE_NAMES[s], "")) for s in range(N_SHAPES))
         if glyphs)
     report.thin = {c: crops[c] for c in ALPHABET if 0 < crops[c] < THIN_CLASS}
+    left = model.meta.get("left_out")
+    report.left_out = ({str(k): int(v) for k, v in left.items()}
+                       if isinstance(left, dict) else {})
     return model, report
 
 

@@ -74,3 +74,15 @@ def test_from_path_loads_a_font_file() -> None:
         font = PlateFont.from_path(path)
     assert font.has_char("京")
     assert font.text_line("ORD-1 订单号", 20).shape[0] >= 18
+
+
+@pytest.mark.parametrize("font", [PlateFont.default(), PlateFont.second()], ids=["default", "second"])
+def test_h_m_and_n_stay_apart_at_plate_cell_size(font: PlateFont) -> None:
+    """Squeezed into a plate cell (45x90 mm at 0.9 px/mm) the letters keep their
+    counters: a serif ``I`` measured with its serifs once thickened the second font's
+    strokes until H, M and N were the same solid block."""
+    glyphs = {c: font.glyph(c, 40, 81).astype(int) for c in "HMN"}
+    for a, b in ("HM", "HN", "MN"):
+        assert np.abs(glyphs[a] - glyphs[b]).mean() > 25, (a, b)
+    h = glyphs["H"]
+    assert (h[:20, 15:25] < 128).mean() > 0.5  # the open space above the crossbar

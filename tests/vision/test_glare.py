@@ -129,3 +129,31 @@ def test_a_highlight_clipped_under_dim_light_counts_as_glare() -> None:
     ink = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32) / 160.0
     assert not washed_map(crop, "black", ink).any()
     assert washed_map(lit, "black", ink)[45:65, 190:210].all()
+
+
+def _green_plate_strokes() -> tuple[np.ndarray, np.ndarray]:
+    """A green new-energy plate's crop (white top fading to green) with dark strokes,
+    and its ink strength."""
+    crop = np.zeros((112, 352, 3), np.float32)
+    top, bottom = np.array([235, 240, 240.0]), np.array([120, 200, 90.0])
+    share = np.linspace(0.0, 1.0, 112)[:, None, None]
+    crop[:] = (1 - share) * top + share * bottom
+    ink = np.zeros((112, 352), np.float32)
+    for x in range(40, 320, 30):
+        crop[25:90, x:x + 9] = 25.0
+        ink[25:90, x:x + 9] = 1.0
+    return crop, ink
+
+
+def test_a_sheen_on_a_green_plate_is_not_glare_a_clipped_spot_is() -> None:
+    """Added light that does not clip lifts a stroke and the background beside it alike:
+    the character keeps its contrast. Regression: strokes on the green part of the plate
+    were measured against the whole row's level and a mere sheen counted as glare."""
+    crop, ink = _green_plate_strokes()
+    yy, xx = np.mgrid[0:112, 0:352]
+    bump = np.exp(-((xx - 190) ** 2 + (yy - 70) ** 2) / (2 * 14.0 ** 2))[..., None]
+    sheen = np.clip(crop + 0.45 * 255 * bump, 0, 255).astype(np.uint8)
+    clipped = np.clip(crop + 3.0 * 255 * bump, 0, 255).astype(np.uint8)
+    assert not washed_map(crop.astype(np.uint8), "green", ink).any()
+    assert not washed_map(sheen, "green", ink)[:, 150:230].any()
+    assert washed_map(clipped, "green", ink)[60:80, 185:195].all()

@@ -55,6 +55,14 @@ class _Lru(Generic[_K]):
                 self._data.popitem(last=False)
 
 
+def _stem_width(master: np.ndarray) -> float:
+    """Width of the vertical stroke of an ``I`` master: its ink across the middle row (a
+    serif font's ``I`` is as wide as its serifs, its stem much narrower)."""
+    if master.size == 0:
+        return 1.0
+    return float(max(1, int((master[master.shape[0] // 2] > 127).sum())))
+
+
 def _is_cjk(char: str) -> bool:
     return ord(char) >= 0x2E80
 
@@ -91,7 +99,7 @@ class PlateFont:
         self._notdef = self._master("\uffff")
         ref = [self._master(c) for c in _REFERENCE_CHARS]
         self._ref_aspect = float(np.median([m.shape[1] / m.shape[0] for m in ref]))
-        self._stem = float(self._master("I").shape[1])
+        self._stem = _stem_width(self._master("I"))
 
     def __repr__(self) -> str:
         return f"PlateFont({self.name!r})"
@@ -107,8 +115,7 @@ class PlateFont:
     def second(cls) -> PlateFont:
         """The second font (Noto Serif CJK SC Bold subset), a different design to teach."""
         if cls._second is None:
-            cls._second = cls(package_font_bytes(SECOND_FONT_FILE), name="second",
-                              embolden=0.025)
+            cls._second = cls(package_font_bytes(SECOND_FONT_FILE), name="second")
         return cls._second
 
     @classmethod
