@@ -12,9 +12,12 @@
    the belt, the rails and the tray walls fail this test. A component that fails
    is eroded a little, in case a plate and the ticket lying close grew together.
 3. At full resolution each side of the rectangle is re-measured: along
-   perpendicular profiles the outermost strong colour edge is found, a line is
-   fitted through the points that agree (RANSAC, then least squares) and adjacent
-   lines are intersected. This gives the corners as perspective left them.
+   perpendicular profiles the outermost strong colour edges are found, and of the
+   straight runs of them along the side (lines through pairs of edges half the side
+   apart, refitted by least squares) the outermost one that holds about as many
+   profiles as the best and runs parallel to it is the outline (not the frame line
+   inside it, nor a shadow's outline along part of the side). Adjacent lines are
+   intersected: the corners as perspective left them.
 4. :func:`rectify` warps the quad to its layout's crop (``CROP_PX_PER_MM``).
 
 Plates are taken to lie right way up within +-45 degrees.
@@ -225,8 +228,8 @@ def refine_quad(image: np.ndarray, quad: np.ndarray, reach: float = 8.0,
         prof = np.asarray(cv2.GaussianBlur(prof, (3, 3), 0.8), np.float32)
         # colour step over a 1 px baseline
         grad = np.sqrt(((prof[:, _BASE:] - prof[:, :-_BASE]) ** 2).sum(axis=2))
-        found = _outer_edges(grad, base, n, steps[:-_BASE] + 0.25 * _BASE)
-        line = _robust_line(np.array(found, np.float64), n_points // 3)
+        pts, prof_id = _edges(grad, base, n, steps[:-_BASE] + 0.25 * _BASE)
+        line = _outer_line(pts, prof_id, n, n_points // 3)
         if line is None:
             return None
         lines.append(line)
@@ -244,50 +247,84 @@ def refine_quad(image: np.ndarray, quad: np.ndarray, reach: float = 8.0,
     return out
 
 
-def _outer_edges(grad: np.ndarray, base: np.ndarray, normal: np.ndarray,
-                 steps: np.ndarray) -> np.ndarray:
-    """Per profile, the sub-pixel place of the outermost edge at least EDGE_SHARE as strong
-    as the profile's strongest; profiles without a clear edge are left out."""
+#: Per profile, this many of the outermost strong edges are line candidates.
+EDGES_PER_PROFILE = 3
+
+
+def _edges(grad: np.ndarray, base: np.ndarray, normal: np.ndarray, steps: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Per profile, the sub-pixel places of its outermost ``EDGES_PER_PROFILE`` edges
+    (local maxima at least EDGE_SHARE as strong as the profile's strongest), and the
+    profile of each; profiles without a clear edge give none."""
     peak = grad.max(axis=1)
     width = grad.shape[1]
-    strong = grad >= EDGE_SHARE * peak[:, None]
-    last = width - 1 - np.argmax(strong[:, ::-1], axis=1)
-    # climb back from the outer flank to the top of that edge
-    rows = np.arange(grad.shape[0])
-    j = last.copy()
-    for _ in range(width):
-        up = (j > 0) & (grad[rows, np.maximum(j - 1, 0)] > grad[rows, j])
-        if not up.any():
-            break
-        j -= up
+    left = np.concatenate([np.full((grad.shape[0], 1), -1.0), grad[:, :-1]], axis=1)
+    right = np.concatenate([grad[:, 1:], np.full((grad.shape[0], 1), -1.0)], axis=1)
+    top = (grad >= left) & (grad > right) & (grad >= EDGE_SHARE * peak[:, None]) \
+        & (peak[:, None] >= MIN_EDGE)
+    # keep the outermost few of each profile
+    rank = np.cumsum(top[:, ::-1], axis=1)[:, ::-1]
+    rows, j = np.nonzero(top & (rank <= EDGES_PER_PROFILE))
     jm, jp = np.clip(j - 1, 0, width - 1), np.clip(j + 1, 0, width - 1)
     gm, g0, gp = grad[rows, jm], grad[rows, j], grad[rows, jp]
     den = gm - 2 * g0 + gp
     off = np.where((den < 0) & (j > 0) & (j < width - 1), 0.5 * (gm - gp) / np.where(
         den < 0, den, -1.0), 0.0)
     pos = steps[j] + 0.5 * off
-    ok = peak >= MIN_EDGE
-    return (base + pos[:, None] * normal[None, :])[ok]
+    return base[rows] + pos[:, None] * normal[None, :], rows
 
 
-def _robust_line(pts: np.ndarray, min_inliers: int, tol: float = 1.2
-                 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Line (point, unit direction) through most of ``pts``, refitted on its inliers."""
-    n = len(pts)
-    if n < max(2, min_inliers):
+#: A line of edges counts as the plate's outline when it holds this share of the
+#: profiles the best-supported line holds, and runs parallel to it (it drifts from it
+#: by at most ``PARALLEL`` px from one end of the side to the other).
+SUPPORT_SHARE = 0.6
+PARALLEL = 1.0
+
+
+def _outer_line(pts: np.ndarray, prof_id: np.ndarray, normal: np.ndarray, min_inliers: int,
+                tol: float = 1.2) -> tuple[np.ndarray, np.ndarray] | None:
+    """The outermost straight run of edges along a side (point, unit direction).
+
+    Lines are drawn through pairs of edges half the side apart; a line's support
+    is the number of profiles with an edge on it, each counted less the further its
+    edge lies from the line (within ``tol``). Of the lines supported nearly as
+    well as the best and parallel to it, the outermost is taken: the plate's outline
+    rather than its frame line, and not a shadow's outline that runs along part of
+    the side only (a line mixing both would be tilted)."""
+    n_prof = int(prof_id.max()) + 1 if prof_id.size else 0
+    if n_prof < 3:
         return None
-    i, j = np.triu_indices(n, 1)
+    # pairs of edges half the side apart
+    i, j = np.nonzero(prof_id[None, :] - prof_id[:, None] == n_prof // 2)
+    if i.size == 0:
+        return None
     d = pts[j] - pts[i]
     norm = np.hypot(d[:, 0], d[:, 1])
     ok = norm > 1e-6
     i, d, norm = i[ok], d[ok], norm[ok]
-    normal = np.stack([-d[:, 1], d[:, 0]], axis=1) / norm[:, None]
-    dist = np.abs(np.einsum("pk,pnk->pn", normal, pts[None, :, :] - pts[i][:, None, :]))
-    counts = (dist <= tol).sum(axis=1)
-    best = dist[int(np.argmax(counts))] <= tol if counts.size else None
-    if best is None or best.sum() < min_inliers:
+    nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) / norm[:, None]
+    dist = np.abs(nrm @ pts.T - np.einsum("pk,pk->p", nrm, pts[i])[:, None])
+    inl = dist <= tol
+    member = np.zeros((len(pts), n_prof), np.float32)
+    member[np.arange(len(pts)), prof_id] = 1.0
+    # support: per profile 1 for an edge on the line, less the further it lies (a line
+    # that only grazes the edges of two parallel runs, tilted across, holds little)
+    near = np.clip(1.0 - (dist / tol) ** 2, 0.0, 1.0).astype(np.float32)
+    support = np.minimum(near @ member, 1.0).sum(axis=1)
+    best = int(np.argmax(support))
+    if ((inl[best].astype(np.float32) @ member) > 0).sum() < min_inliers:
         return None
-    sel = pts[best]
+    dirs = d / norm[:, None]
+    sine = np.abs(dirs[:, 0] * dirs[best, 1] - dirs[:, 1] * dirs[best, 0])
+    along = pts @ dirs[best]
+    span = float(along.max() - along.min())
+    good = (support >= SUPPORT_SHARE * support[best]) & (sine * span <= PARALLEL)
+    # how far out each line runs, at the middle of the side
+    mid = pts.mean(axis=0)
+    t = np.einsum("pk,pk->p", mid - pts[i], dirs)
+    outward = np.einsum("pk,k->p", pts[i] + t[:, None] * dirs - mid, normal)
+    k = int(np.flatnonzero(good)[np.argmax(outward[good])])
+    sel = pts[inl[k]]
     centre = sel.mean(axis=0)
     _, _, vt = np.linalg.svd(sel - centre)
     return centre, vt[0]
