@@ -68,7 +68,10 @@ async def run_line(scenario: Scenario, orders: Sequence[SimOrder], tmp_path: Pat
         reader = await stack.enter_async_context(SerialCodeReader("S1", ep["S1"]["port"]))
         camera = await stack.enter_async_context(HttpCamera("CAM1", ep["CAM1"]["url"]))
         line = await stack.enter_async_context(LineController(
-            settings or fast_settings(frames_dir=tmp_path / "frames"), sessions=sessions,
+            # the contract's 1 s PLC heartbeat timeout: a whole line in one process
+            settings or fast_settings(frames_dir=tmp_path / "frames",
+                                      plc_heartbeat_timeout_s=1.0),
+            sessions=sessions,
             conveyor=sup, tag_map=conv_map, recipes=recipes, code_reader=reader,
             camera=camera, verifier=verifier))
         yield sim, line
