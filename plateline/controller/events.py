@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -177,10 +178,10 @@ class EventRingConsumer:
     def _warn_if_slow(self, batch: list[tuple[PlcEvent, Window]]) -> None:
         """Log events read so late that half their field of view was gone on paper."""
         ev, window = batch[0]
-        if window.base is None or window.seen is None or window.speed_mm_s is None:
+        if window.base is None or window.seen is None or not math.isfinite(window.closes):
             return
         late = window.seen - window.base
-        fov_s = window.field_of_view_mm / window.speed_mm_s
+        fov_s = window.closes - window.base
         if late > fov_s / 2:
             log.warning("events from %d read %.0f ms after the last read without them "
                         "(a field of view lasts %.0f ms)", ev.number, late * 1000, fov_s * 1000)

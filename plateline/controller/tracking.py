@@ -384,13 +384,15 @@ class Tracker:
         if item.verdict.code is VerdictCode.REJECT:
             return item.verdict
         taken = item.verdict_number is not None and self._verdict_taken(item.verdict_number)
-        if taken and outcome is Outcome.REJECT_BIN:
+        if not taken:
+            return Verdict.reject(Reason.NO_VERDICT)
+        if outcome is Outcome.REJECT_BIN:
             # The PLC diverts a tray whose PASS it took to the outfeed; VD_READ, read
             # after the event, has moved since: it took the PASS after the gate.
             log.warning("%s: PASS taken by the PLC only after the tray passed the gate",
                         item.label())
-        return PASS if taken and outcome is not Outcome.REJECT_BIN else Verdict.reject(
-            Reason.NO_VERDICT)
+            return Verdict.reject(Reason.NO_VERDICT)
+        return PASS
 
     def close_all_lost(self) -> list[Op]:
         """Every open item is lost (the PLC restarted): the closing operations."""
