@@ -32,23 +32,9 @@ import cv2
 import numpy as np
 
 from plateline.contract import PLATE_TYPES, PROVINCES, Reason
-from plateline.simulators.render import (
-    Distortion,
-    PlateFont,
-    PlateSpec,
-    TicketSpec,
-    TrayScene,
-    encode_jpeg,
-    jpeg_quality,
-    render_frame,
-)
-from plateline.simulators.render.numbers import (
-    AUTHORITY_LETTERS,
-    DIGITS,
-    NEAR_MISS_GROUPS,
-    SUFFIXES,
-    obeys_grammar,
-)
+from plateline.simulators.render import PlateFont
+from plateline.simulators.render.covering import covering_plates, write_covering_folder
+from plateline.simulators.render.numbers import NEAR_MISS_GROUPS, obeys_grammar
 from plateline.simulators.render.samples import write_sample_folder
 from plateline.vision.alphabet import ALPHABET
 from plateline.vision.decide import position_verifies, verify
@@ -67,75 +53,6 @@ MIN_CONFIDENCE = 0.6
 SEEDS = {"default": 31001, "second_teach": 31002, "second": 31003}
 
 
-# -- a teaching set that covers every glyph in every row shape -----------------------
-#: One round of the teaching draw: (plate type, rows). Two-row yellow and e-bike plates
-#: teach the wide top-row cells (province, letter); the rest the tall cells.
-TEACH_ROUND = (("ebike", 2), ("yellow", 2), ("blue", 1), ("yellow", 1), ("ebike", 2),
-               ("yellow", 2), ("green", 1), ("yellow_green", 1), ("white", 1), ("black", 1))
-_SERIAL = "ABCDEFGHJKLMNPQRSTUVWXYZ" + DIGITS
-TALL, WIDE = 0, 1
-
-
-def _choices(plate_type: str, rows: int, n_chars: int) -> list[tuple[str, int]]:
-    """Per position after the province, the glyphs the grammar allows and the row shape."""
-    top = WIDE if rows == 2 or plate_type == "ebike" else TALL
-    out = [(AUTHORITY_LETTERS, top)]
-    if plate_type == "green":
-        return out + [("DABCEFGHJK", TALL), (_SERIAL, TALL)] + [(DIGITS, TALL)] * 4
-    if plate_type == "yellow_green":
-        return out + [(DIGITS, TALL)] * 5 + [("DF", TALL)]
-    if plate_type == "ebike":
-        return out + [(DIGITS, TALL)] * 6
-    return out + [(_SERIAL, TALL)] * 4 + [(_SERIAL + SUFFIXES[plate_type], TALL)]
-
-
-def covering_plates(n: int, seed: int, avoid: set[str] = frozenset()  # type: ignore[assignment]
-                    ) -> list[tuple[str, str, int]]:
-    """``n`` (text, plate type, rows) obeying the grammar, drawn so that every glyph the
-    plate types use is taught in every row shape it appears in: each position takes,
-    among the glyphs the grammar allows there, one of those taught least so far in that
-    row shape (ties at random). Numbers in ``avoid`` (the evaluation set's) are drawn
-    again."""
-    rng = np.random.default_rng(seed)
-    seen: Counter[tuple[str, int]] = Counter()
-    out: list[tuple[str, str, int]] = []
-    while len(out) < n:
-        plate_type, rows = TEACH_ROUND[len(out) % len(TEACH_ROUND)]
-        top = WIDE if rows == 2 or plate_type == "ebike" else TALL
-        slots = [(PROVINCES, top)] + _choices(plate_type, rows, 0)
-        text = ""
-        drawn: Counter[tuple[str, int]] = Counter()
-        for allowed, shape in slots:
-            least = min(seen[(c, shape)] + drawn[(c, shape)] for c in allowed)
-            pool = [c for c in allowed if seen[(c, shape)] + drawn[(c, shape)] == least]
-            text += pool[int(rng.integers(len(pool)))]
-            drawn[(text[-1], shape)] += 1
-        if text in avoid or not obeys_grammar(text, plate_type):
-            continue
-        seen.update(drawn)
-        out.append((text, plate_type, rows))
-    return out
-
-
-def write_teaching_folder(folder: Path, n: int, seed: int, font: str,
-                          avoid: set[str]) -> Path:
-    """A labelled folder of ``n`` harsh frames of :func:`covering_plates`."""
-    rng = np.random.default_rng(seed + 1)
-    folder.mkdir(parents=True, exist_ok=True)
-    plate_font = PlateFont.second() if font == "second" else PlateFont.default()
-    distortion = Distortion.harsh()
-    rows_out = [["filename", "text", "plate_type"]]
-    for i, (text, plate_type, rows) in enumerate(covering_plates(n, seed, avoid)):
-        scene = TrayScene(plates=(PlateSpec(text, plate_type, rows),),
-                          ticket=TicketSpec(f"ORD{int(rng.integers(10**8)):08d}"),
-                          seed=int(rng.integers(2**31)), distortion=distortion)
-        name = f"frame_{i:05d}.jpg"
-        (folder / name).write_bytes(encode_jpeg(render_frame(scene, font=plate_font),
-                                                jpeg_quality(scene)))
-        rows_out.append([name, text, plate_type])
-    with open(folder / "labels.csv", "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows(rows_out)
-    return folder
 
 
 # -- near-miss trials ----------------------------------------------------------------
@@ -156,6 +73,14 @@ def _substitutions(text: str) -> list[tuple[str, str]]:
 
 
 NEAR_MISS_FILE = "near_misses.json"
+
+
+def _holds(folder: Path, texts: list[str]) -> bool:
+    """Whether ``folder`` was rendered for exactly these plate numbers (a kept teaching
+    folder of an earlier draw is rendered again)."""
+    if not (folder / "labels.csv").exists():
+        return False
+    return [row.text for row in read_labels(folder)] == texts
 
 
 def ensure_near_misses(folder: Path, per_frame: int, seed: int) -> Counter[str]:
@@ -406,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small run for smoke use")
     parser.add_argument("--keep", type=Path, default=None, help="keep the folders here")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="added to every seed: other frames than the documented run's "
+                             "(use another --keep folder)")
     parser.add_argument("--teach-draw", choices=("covering", "random"), default="covering",
                         help="second-font teaching frames: every glyph in every row shape "
                              "(covering) or drawn like the evaluated ones (random)")
@@ -415,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cv2.setNumThreads(1)
+    seeds = {name: seed + args.seed_offset for name, seed in SEEDS.items()}
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
@@ -423,18 +352,19 @@ def main(argv: list[str] | None = None) -> int:
                             else "teach-second")
         second_dir = root / "harsh-second"
         kinds: dict[str, Counter[str]] = {}
-        for folder, n, font, seed in ((default_dir, args.frames, "default", SEEDS["default"]),
-                                      (second_dir, args.frames, "second", SEEDS["second"])):
+        for folder, n, font, seed in ((default_dir, args.frames, "default", seeds["default"]),
+                                      (second_dir, args.frames, "second", seeds["second"])):
             if not (folder / "labels.csv").exists():
                 write_sample_folder(folder, n, seed=seed, font=font, level="harsh")
             kinds[folder.name] = ensure_near_misses(folder, args.near_misses, seed)
-        if not (teach_dir / "labels.csv").exists():
-            if args.teach_draw == "covering":
-                evaluated = {row.text for row in read_labels(second_dir)}
-                write_teaching_folder(teach_dir, args.teach_frames, SEEDS["second_teach"],
-                                      "second", evaluated)
-            else:
-                write_sample_folder(teach_dir, args.teach_frames, seed=SEEDS["second_teach"],
+        evaluated = {row.text for row in read_labels(second_dir)}
+        if args.teach_draw == "covering":
+            plates = covering_plates(args.teach_frames, seeds["second_teach"], evaluated)
+            if not _holds(teach_dir, [text for text, _, _ in plates]):
+                write_covering_folder(teach_dir, args.teach_frames, seed=seeds["second_teach"],
+                                      font=PlateFont.second(), avoid=evaluated)
+        elif not (teach_dir / "labels.csv").exists():
+                write_sample_folder(teach_dir, args.teach_frames, seed=seeds["second_teach"],
                                     font="second", level="harsh")
         t_rendered = time.perf_counter()
         default_model = GlyphModel.default()

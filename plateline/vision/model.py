@@ -9,7 +9,7 @@ which the within-class spread is white. Each class is represented there by a
 few prototypes (k-means of its taught glyphs: sharp, blurred, ... renditions).
 
 A *class* is a glyph in a row shape (letters are drawn differently in the squat
-top row of two-row plates). For a glyph image, with ``d2[k]`` its squared
+top row of two-row plates and in the broad cells of their lower row). For a glyph image, with ``d2[k]`` its squared
 distance to the nearest prototype of class ``k`` (``dims`` dimensions)::
 
     tau          = max(1, d2[n] / dims / z_ok[n])    (n: the class nearest the glyph)
@@ -80,7 +80,7 @@ from .alphabet import ALPHABET, GLYPH_INDEX, glyph_kind
 from .glyphs import FEATURE_DIM, features_many
 from .segment import GLYPH_H, GLYPH_W, N_SHAPES
 
-FORMAT = 2
+FORMAT = 3  # 3: three row shapes (segment.BROAD)
 MAX_DIMS = 64
 SHRINK = 0.05
 PROTOTYPES = 3
@@ -234,11 +234,18 @@ class GlyphModel:
         gap2 = self._proto_d2[np.ix_(near, others)].astype(np.float64)
         gap = np.maximum(np.sqrt(gap2), 1e-6)
         t = (pd2[others][None, :] - pd2[near][:, None] + gap2) / (2.0 * gap)
-        sigma = np.broadcast_to(self.round_spread()[others][None, :], t.shape)
+        round_ = self.round_spread()
+        sigma_q = np.broadcast_to(round_[others][None, :], t.shape)
+        sigma_p = np.broadcast_to(round_[near][:, None], t.shape)
         if self.axis_spread is not None:
             measured = self.axis_spread[np.ix_(near, others)]
-            sigma = np.where(np.isnan(measured), sigma, measured)
-        ratio = t / sigma
+            sigma_q = np.where(np.isnan(measured), sigma_q, measured)
+            measured = self.axis_spread[np.ix_(others, near)].T
+            sigma_p = np.where(np.isnan(measured), sigma_p, measured)
+        beyond_q = t / sigma_q
+        short_of_p = np.maximum(gap - t, 0.0) / sigma_p
+        ratio = np.where(beyond_q > 0,
+                         np.sqrt(np.maximum(beyond_q ** 2 - short_of_p ** 2, 0.0)), beyond_q)
         ratio[self._proto_cls[others][None, :] == classes[:, None]] = np.inf
         lo, hi = SEPARATION
         return np.clip((ratio.min(axis=1) - lo) / (hi - lo), 0.0, 1.0)
@@ -442,7 +449,10 @@ class GlyphModel:
         if (meta.get("format") != FORMAT or meta.get("feature_dim") != FEATURE_DIM
                 or meta.get("glyph_size") != [GLYPH_H, GLYPH_W]
                 or meta.get("n_shapes") != N_SHAPES):
-            raise ModelError(f"glyph model {path} is of another format")
+            raise ModelError(f"glyph model {path} is of another format (format "
+                             f"{meta.get('format')!r}, {meta.get('n_shapes')!r} row shapes; this "
+                             f"plateline reads format {FORMAT}, {N_SHAPES} row shapes): teach it "
+                             "again from its sample folders with `plateline vision teach`")
         alphabet = meta.get("alphabet")
         if alphabet != ALPHABET:
             if not isinstance(alphabet, str):

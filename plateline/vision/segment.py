@@ -30,16 +30,25 @@ GLYPH_W = 24
 #: Plate types whose characters are lighter than the background.
 LIGHT_INK = frozenset({"blue", "black"})
 
-#: Row shapes: cells taller than wide (single-row plates, the serial of two-row
-#: plates), and the squat cells of the top row of two-row and e-bike plates.
+#: Row shapes (letters and digits are drawn differently in each): cells taller than
+#: wide (single-row plates, the lower row of e-bike plates), the broader cells of the
+#: lower row of two-row plates (65 x 110 mm against 45 x 90 mm: a font keeps its
+#: strokes and widens its counters there), and the squat cells of the top row of
+#: two-row and e-bike plates.
 TALL = 0
 WIDE = 1
-N_SHAPES = 2
+BROAD = 2
+N_SHAPES = 3
+#: Cell width over height: TALL up to the first, BROAD up to the second, WIDE beyond.
+SHAPE_ASPECTS = (0.55, 0.8)
 
 
 def row_shape(row: RowGeometry) -> int:
-    """:data:`TALL` or :data:`WIDE` for the cells of ``row``."""
-    return WIDE if row.cell / row.h > 0.8 else TALL
+    """:data:`TALL`, :data:`BROAD` or :data:`WIDE` for the cells of ``row``."""
+    aspect = row.cell / row.h
+    if aspect > SHAPE_ASPECTS[1]:
+        return WIDE
+    return BROAD if aspect > SHAPE_ASPECTS[0] else TALL
 
 
 class SegmentError(VisionError):
@@ -49,7 +58,8 @@ class SegmentError(VisionError):
 @dataclass(frozen=True)
 class Segmentation:
     """Glyphs of a plate in reading order, their cells in crop pixels (x, y, w, h) and
-    their row shape (:data:`TALL` or :data:`WIDE`: letters are drawn differently there)."""
+    their row shape (:data:`TALL`, :data:`BROAD` or :data:`WIDE`: letters are drawn
+    differently there)."""
 
     glyphs: list[np.ndarray]
     cells: list[tuple[float, float, float, float]]
@@ -173,12 +183,13 @@ def _tall_parts(mask: np.ndarray, layout: Layout) -> np.ndarray:
 
 
 def _contrast(ink: np.ndarray, cells: list[tuple[float, float, float, float]]) -> list[float]:
-    """Ink strength of each cell (a high percentile of the evened-out ink) relative to
+    """Ink strength of each cell (the 99th percentile of the evened-out ink: the
+    cores of thin strokes count too) relative to
     the plate's median: glare or a smudge washes a character out."""
     values = []
     for x, y, w, h in cells:
         roi = ink[max(0, int(y)):int(y + h), max(0, int(x)):int(x + w)]
-        values.append(float(np.percentile(roi, 95)) if roi.size else 0.0)
+        values.append(float(np.percentile(roi, 99)) if roi.size else 0.0)
     med = float(np.median(values)) if values else 0.0
     return [v / med if med > 0 else 0.0 for v in values]
 

@@ -25,17 +25,18 @@ from .locate import candidates
 from .model import GlyphModel
 from .reader import decode, segment_plate
 from .samples import read_labels
-from .segment import N_SHAPES, TALL, WIDE, SegmentError
+from .segment import BROAD, N_SHAPES, TALL, WIDE, SegmentError
 
 #: A glyph taught from fewer crops than this is reported as thin: teach it from more frames.
 THIN_CLASS = 5
 
-#: Names of the row shapes in reports (``segment.TALL``, ``segment.WIDE``).
-SHAPE_NAMES: dict[int, str] = {TALL: "tall", WIDE: "wide"}
+#: Names of the row shapes in reports (``segment.TALL``, ``segment.WIDE``, ``segment.BROAD``).
+SHAPE_NAMES: dict[int, str] = {TALL: "tall", WIDE: "wide", BROAD: "broad"}
 #: Where each row shape's cells are, for warnings.
 SHAPE_PLACES: dict[int, str] = {
-    TALL: "tall cells: single-row plates and the lower row of two-row plates",
+    TALL: "tall cells: single-row plates and the lower row of e-bike plates",
     WIDE: "wide cells: the top row of two-row and e-bike plates",
+    BROAD: "broad cells: the lower row of two-row plates",
 }
 
 

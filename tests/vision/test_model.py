@@ -15,7 +15,7 @@ from plateline.vision import Expectation, read_frame, verify
 from plateline.vision.alphabet import ALPHABET
 from plateline.vision.cli import eval_main, teach_main
 from plateline.vision.model import GlyphModel, ModelError
-from plateline.vision.segment import GLYPH_H, GLYPH_W, N_SHAPES, TALL, WIDE
+from plateline.vision.segment import BROAD, GLYPH_H, GLYPH_W, N_SHAPES, TALL, WIDE
 from plateline.vision.teach import SHAPE_PLACES
 
 from .conftest import frame
@@ -92,12 +92,12 @@ def test_teach_second_font_then_read_it(model: GlyphModel, second_font_folder: P
     # and row shape by row shape
     taught, kept = str(report["from_samples"]), str(report["kept_from_base"])
     by_shape = report["kept_from_base_by_shape"]
-    assert isinstance(by_shape, dict) and set(by_shape) <= {"tall", "wide"}
+    assert isinstance(by_shape, dict) and set(by_shape) <= {"tall", "wide", "broad"}
     assert bool(kept) == bool(by_shape) == with_base
     site = GlyphModel.load(out)
     pairs = {(ALPHABET[k // N_SHAPES], k % N_SHAPES) for k in
              (site.meta["site_keys"] if with_base else site.keys)}  # type: ignore[union-attr]
-    for name, shape in (("tall", TALL), ("wide", WIDE)):
+    for name, shape in (("tall", TALL), ("wide", WIDE), ("broad", BROAD)):
         in_shape = {ALPHABET[k // N_SHAPES] for k in site.keys if k % N_SHAPES == shape}
         assert set(by_shape.get(name, "")) == {c for c in in_shape if (c, shape) not in pairs}
         assert (name in by_shape) == (f"{by_shape.get(name)} ({SHAPE_PLACES[shape]})" in kept)

@@ -7,7 +7,7 @@ import numpy as np
 
 from plateline.simulators.render.plates import render_plate
 from plateline.vision.layouts import CROP_PX_PER_MM, layout_for
-from plateline.vision.segment import segment
+from plateline.vision.segment import BROAD, TALL, WIDE, row_shape, segment
 
 
 def test_a_speck_between_cells_does_not_move_a_glyph_window() -> None:
@@ -25,3 +25,19 @@ def test_a_speck_between_cells_does_not_move_a_glyph_window() -> None:
     dirty = segment(spotted, "blue", layout)
     assert np.allclose(dirty.windows[3], clean.windows[3], atol=0.5)
     assert np.abs(dirty.glyphs[3] - clean.glyphs[3]).max() < 0.05
+
+
+def test_each_row_has_the_shape_its_cells_are_drawn_in() -> None:
+    """Letters and digits are drawn per cell shape: narrow in single rows and the lower
+    row of e-bike plates, broader in the lower row of two-row plates (65 x 110 mm),
+    squat in every top row. A glyph is read only against classes of its own shape."""
+    cases = {("blue", 1, "粤B12345"): [TALL] * 7,
+             ("green", 1, "粤AD12345"): [TALL] * 8,
+             ("yellow", 2, "粤B12345"): [WIDE] * 2 + [BROAD] * 5,
+             ("ebike", 2, "粤A123456"): [WIDE] * 2 + [TALL] * 6}
+    for (plate_type, rows, text), shapes in cases.items():
+        layout = layout_for(plate_type, rows)
+        crop = render_plate(text, plate_type, rows=rows, px_per_mm=CROP_PX_PER_MM)
+        seg = segment(crop, plate_type, layout)
+        assert seg.shapes == shapes, plate_type
+        assert [row_shape(r) for r in layout.rows for _ in range(r.n)] == shapes

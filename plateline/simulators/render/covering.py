@@ -1,0 +1,105 @@
+"""Teaching folders that cover every glyph in every cell shape it is drawn in.
+
+A random draw of plates (:func:`.samples.write_sample_folder`) leaves rare glyphs
+rare: a letter in the lower row of a two-row plate may not appear once in 200
+frames. A site teaching its reader collects frames until every glyph it uses has
+been seen in every cell shape; :func:`covering_plates` draws such a set directly.
+
+Cell shapes (letters and digits are drawn differently in each): ``tall`` (single-row
+plates, the lower row of e-bike plates), ``broad`` (the lower row of two-row plates)
+and ``wide`` (the top row of two-row and e-bike plates).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Collection
+from pathlib import Path
+
+import numpy as np
+
+from plateline.contract import PROVINCES
+
+from .glyphs import PlateFont
+from .numbers import AUTHORITY_LETTERS, DIGITS, SUFFIXES, obeys_grammar
+from .scene import (
+    Distortion,
+    PlateSpec,
+    TicketSpec,
+    TrayScene,
+    encode_jpeg,
+    jpeg_quality,
+    render_frame,
+)
+
+#: One round of the draw: (plate type, rows). Two-row yellow and e-bike plates teach the
+#: wide top-row cells (province, letter), two-row yellow plates the broad cells of their
+#: lower row; the rest the tall cells.
+ROUND = (("ebike", 2), ("yellow", 2), ("blue", 1), ("yellow", 1), ("ebike", 2),
+         ("yellow", 2), ("green", 1), ("yellow_green", 1), ("white", 1), ("black", 1))
+_SERIAL = "ABCDEFGHJKLMNPQRSTUVWXYZ" + DIGITS
+
+
+def _slots(plate_type: str, rows: int) -> list[tuple[str, str]]:
+    """Per position, the glyphs the grammar allows there and the cell shape."""
+    top = "wide" if rows == 2 or plate_type == "ebike" else "tall"
+    out = [(PROVINCES, top), (AUTHORITY_LETTERS, top)]
+    if rows == 2 and plate_type != "ebike":
+        return out + [(_SERIAL, "broad")] * 4 + [(_SERIAL + SUFFIXES[plate_type], "broad")]
+    if plate_type == "green":
+        return out + [("DABCEFGHJK", "tall"), (_SERIAL, "tall")] + [(DIGITS, "tall")] * 4
+    if plate_type == "yellow_green":
+        return out + [(DIGITS, "tall")] * 5 + [("DF", "tall")]
+    if plate_type == "ebike":
+        return out + [(DIGITS, "tall")] * 6
+    return out + [(_SERIAL, "tall")] * 4 + [(_SERIAL + SUFFIXES[plate_type], "tall")]
+
+
+def covering_plates(n: int, seed: int, avoid: Collection[str] = ()
+                    ) -> list[tuple[str, str, int]]:
+    """``n`` (text, plate type, rows) obeying the grammar, drawn so that every glyph the
+    plate types use is taught in every cell shape it appears in: each position takes,
+    among the glyphs the grammar allows there, one of those drawn least so far in that
+    cell shape (ties at random). Numbers in ``avoid`` (an evaluation set's) are drawn
+    again."""
+    rng = np.random.default_rng(seed)
+    seen: Counter[tuple[str, str]] = Counter()
+    out: list[tuple[str, str, int]] = []
+    while len(out) < n:
+        plate_type, rows = ROUND[len(out) % len(ROUND)]
+        text = ""
+        drawn: Counter[tuple[str, str]] = Counter()
+        for allowed, shape in _slots(plate_type, rows):
+            least = min(seen[(c, shape)] + drawn[(c, shape)] for c in allowed)
+            pool = [c for c in allowed if seen[(c, shape)] + drawn[(c, shape)] == least]
+            text += pool[int(rng.integers(len(pool)))]
+            drawn[(text[-1], shape)] += 1
+        if text in avoid or not obeys_grammar(text, plate_type):
+            continue
+        seen.update(drawn)
+        out.append((text, plate_type, rows))
+    return out
+
+
+def write_covering_folder(folder: str | Path, n: int, *, seed: int, font: PlateFont,
+                          distortion: Distortion | None = None,
+                          avoid: Collection[str] = ()) -> Path:
+    """A labelled folder (``camera.md``) of ``n`` frames of :func:`covering_plates`
+    (harsh optics unless ``distortion`` says otherwise)."""
+    rng = np.random.default_rng(seed + 1)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    optics = distortion or Distortion.harsh()
+    rows_out = [["filename", "text", "plate_type"]]
+    for i, (text, plate_type, rows) in enumerate(covering_plates(n, seed, avoid)):
+        scene = TrayScene(plates=(PlateSpec(text, plate_type, rows),),
+                          ticket=TicketSpec(f"ORD{int(rng.integers(10**8)):08d}"),
+                          seed=int(rng.integers(2**31)), distortion=optics)
+        name = f"frame_{i:05d}.jpg"
+        (out / name).write_bytes(encode_jpeg(render_frame(scene, font=font),
+                                             jpeg_quality(scene)))
+        rows_out.append([name, text, plate_type])
+    with open(out / "labels.csv", "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows_out)
+    return out
