@@ -15,7 +15,8 @@ distance to the nearest prototype of class ``k`` (``dims`` dimensions)::
     tau          = max(1, d2[n] / dims / z_ok[n])    (n: the class nearest the glyph)
     posterior[k] = softmax(-d2 / (2 tau))[k]          (over the classes of its shape)
     fit[k]       = exp(-max(0, d2[k] / dims - z_ok[k]) / (FIT_SLACK * z_ok[k]))
-    sep[k]       = clip((min_q t_q / sigma_q - lo) / (hi - lo), 0, 1)  (SEPARATION)
+    u_q          = t_q / sigma_q - max(0, (gap_q - t_q) / sigma_p - lo)
+    sep[k]       = clip((min_q u_q - lo) / (hi - lo), 0, 1)  (SEPARATION)
     score[k]     = posterior[k] * fit[k] * sep[r]     (in [0, 1])
 
 with ``r`` the class of the highest ``posterior * fit`` (the glyph read: ``sep`` lowers
@@ -52,7 +53,12 @@ of the distances in every direction at once, floored at the pooled one, so the r
 spread overstates how far a simple glyph (a ``0``) strays towards one neighbour (an
 ``O``) by about two. A glyph of ``q``'s class lies ``hi = 4.5`` spreads out about once
 in 300,000; where two classes are closer than a few spreads, no glyph between them
-scores high for either.
+scores high for either. Far apart classes need the second term: with ``gap_q`` the
+distance from ``q`` to ``p`` and ``sigma_p`` the spread of ``p``'s class along the same
+line, a glyph lying more than ``lo`` spreads short of ``p`` is an outlier of its own
+class in the very direction that tells it from ``q`` (a heavily blurred ``O`` lay 4.9
+spreads beyond the nearest ``0`` and 4.3 short of its ``O``: posterior 0.99 for ``0``),
+and the excess counts against it.
 
 The model is one ``.npz`` file (arrays and a JSON string, no pickled objects).
 The default model (Noto Sans CJK plates rendered by the simulator) ships as
@@ -242,10 +248,9 @@ class GlyphModel:
             sigma_q = np.where(np.isnan(measured), sigma_q, measured)
             measured = self.axis_spread[np.ix_(others, near)].T
             sigma_p = np.where(np.isnan(measured), sigma_p, measured)
-        beyond_q = t / sigma_q
+        # beyond q, less how much further than an ordinary glyph of p it lies short of p
         short_of_p = np.maximum(gap - t, 0.0) / sigma_p
-        ratio = np.where(beyond_q > 0,
-                         np.sqrt(np.maximum(beyond_q ** 2 - short_of_p ** 2, 0.0)), beyond_q)
+        ratio = t / sigma_q - np.maximum(short_of_p - SEPARATION[0], 0.0)
         ratio[self._proto_cls[others][None, :] == classes[:, None]] = np.inf
         lo, hi = SEPARATION
         return np.clip((ratio.min(axis=1) - lo) / (hi - lo), 0.0, 1.0)
@@ -574,8 +579,9 @@ def _axis_spreads(model: GlyphModel, feats: np.ndarray, keys: np.ndarray,
     now, the spread of its glyphs (those nearest ``q`` within its class) along the line
     from ``q`` to every prototype ``p`` of its row shape: the larger of their root mean
     square offset and their ``Z_PERCENTILE`` offset over the normal quantile (a class
-    with a heavy tail towards ``p`` counts by its tail), shrunk towards the round spread
-    by ``AXIS_PRIOR`` crops' worth (the crops nearest ``q``). Pairs of prototypes kept
+    with a heavy tail towards ``p`` counts by its tail), shrunk by ``AXIS_PRIOR`` crops'
+    worth (the crops nearest ``q``) towards the same measure on the class's other glyphs
+    (each from its nearest prototype), itself shrunk as much towards the round spread. Pairs of prototypes kept
     from ``base`` keep the base's value; other pairs are NaN."""
     n_p = len(model.proto_keys)
     out = np.full((n_p, n_p), np.nan, np.float32)
@@ -597,17 +603,28 @@ def _axis_spreads(model: GlyphModel, feats: np.ndarray, keys: np.ndarray,
         nearest = own[np.argmin(d2, axis=1)]
         shape = model.proto_keys % N_SHAPES == key % N_SHAPES
         for q in own:
-            mine_q = members[nearest == q]
             axes = centres[shape] - centres[q]
             axes /= np.maximum(np.linalg.norm(axes, axis=1, keepdims=True), 1e-9)
+            # the class's other glyphs (each from its own prototype) along q's lines, then
+            # q's: a prototype that few crops lie nearest borrows its class's spread
+            prior = round_[q] ** 2
+            rest = members[nearest != q]
+            if rest.size:
+                n_rest = float(np.unique(src[rest]).size)
+                rest_ms = _offset_ms(np.abs((z[rest] - centres[nearest[nearest != q]]) @ axes.T))
+                prior = (n_rest * rest_ms + AXIS_PRIOR * prior) / (n_rest + AXIS_PRIOR)
+            mine_q = members[nearest == q]
             n = float(np.unique(src[mine_q]).size)
-            ms: np.ndarray | float = 0.0
-            if mine_q.size:
-                off = np.abs((z[mine_q] - centres[q]) @ axes.T)
-                tail = np.percentile(off, Z_PERCENTILE, axis=0) / _Z_NORMAL
-                ms = np.maximum((off ** 2).mean(axis=0), tail ** 2)
-            var = (n * ms + AXIS_PRIOR * round_[q] ** 2) / (n + AXIS_PRIOR)
-            out[shape, q] = np.sqrt(var)
+            ms = _offset_ms(np.abs((z[mine_q] - centres[q]) @ axes.T)) if mine_q.size else 0.0
+            out[shape, q] = np.sqrt((n * ms + AXIS_PRIOR * prior) / (n + AXIS_PRIOR))
+    return out
+
+
+def _offset_ms(off: np.ndarray) -> np.ndarray:
+    """Per column, the larger of the mean square offset and the squared tail offset over
+    the normal quantile (a tail towards a neighbour counts by its tail)."""
+    tail = np.percentile(off, Z_PERCENTILE, axis=0) / _Z_NORMAL
+    out: np.ndarray = np.maximum((off ** 2).mean(axis=0), tail ** 2)
     return out
 
 

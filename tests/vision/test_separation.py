@@ -84,3 +84,45 @@ def test_a_class_is_judged_by_its_measured_spread_towards_a_neighbour() -> None:
     assert _spread_towards_m(tail) > 1.1
     few = rng.normal(0.0, 0.3, 3)  # three crops: the round spread still weighs half
     assert _spread_towards_m(few) > 0.65
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(2.0 * SEPARATION[1] + 1.0, 20.0), st.floats(-1.0, 0.02),
+       st.floats(0.0, SEPARATION[0]), st.integers(0, 2**31 - 1))
+def test_a_glyph_midway_between_far_apart_classes_is_told_apart_from_neither(
+        gap: float, past_middle: float, own: float, seed: int) -> None:
+    """Two classes far apart: a glyph at the middle of their line (a blurred O a hair
+    nearer 0 than O, both well beyond their taught spread) lies many spreads beyond
+    the one class but as many short of the other: no separation. A glyph one spread
+    past the middle, or up to SEPARATION[0] spreads short of its class (an ordinary
+    one), is told apart in full."""
+    model, axes, means = _model(gap, seed)
+    m = np.flatnonzero(model.keys == GLYPH_INDEX["M"] * N_SHAPES + TALL)
+    for at, expect_told_apart in ((0.5 * gap + past_middle, False),
+                                  (0.5 * gap + 1.0, True), (gap - own, True)):
+        glyph = (means[0] + at * axes[0])[None].astype(np.float32)
+        sep = float(model.separation(model.proto_distances(glyph)[0], m, TALL)[0])
+        assert (sep > 0.99) if expect_told_apart else (sep < 0.05), (at, sep)
+
+
+def test_a_prototype_few_crops_lie_nearest_borrows_its_class_spread() -> None:
+    """H has two renditions: one that 300 crops lie nearest, varying by 0.3 round spreads,
+    and one of 3 crops. The second's spread towards M is judged mostly on its class's other
+    crops (about 0.3), not on the round spread (1), which would make it a wide competitor
+    of every glyph near it."""
+    model, axes, means = _model(10.0, 7)
+    h_key = int(model.keys[0])
+    second = means[0] + 4.0 * axes[1]
+    keys = np.concatenate([model.keys[:1], model.keys])
+    two = GlyphModel(keys[1:], model.means, model.counts, model.scatter, model.z_ok,
+                     np.vstack([means[:1], second[None], means[1:]]), keys)
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0.0, 0.3 / np.sqrt(2.0), (303, means.shape[1]))
+    glyphs = np.vstack([means[0] + noise[:300], second + noise[300:]])
+    spread = _axis_spreads(two, glyphs, np.full(len(glyphs), h_key), None,
+                           np.arange(len(glyphs)))
+    m = int(np.flatnonzero(two.proto_keys == GLYPH_INDEX["M"] * N_SHAPES + TALL)[0])
+    firsts = np.flatnonzero(two.proto_keys == h_key)
+    near_second = firsts[np.argmin(((two._centres[firsts]
+                                     - (second @ two.proj)) ** 2).sum(axis=1))]
+    assert float(spread[m, near_second]) < 0.5
