@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -61,6 +62,18 @@ def test_model_of_another_format(tmp_path: Path) -> None:
     np.savez(path, keys=np.arange(3), means=np.zeros((3, 5)), counts=np.ones(3),
              scatter=np.zeros(15), z_ok=np.ones(3), meta=np.array('{"format": 99}'))
     with pytest.raises(ModelError):
+        GlyphModel.load(path)
+
+
+def test_a_model_taught_with_two_row_shapes_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """A site model of format 2 (before the broad row shape) cannot be read as format 3:
+    its classes would be keyed by the wrong shapes. The error says to teach it again."""
+    path = tmp_path / "site_v2.npz"
+    meta = {"format": 2, "n_shapes": 2, "feature_dim": 864, "glyph_size": [48, 24]}
+    np.savez(path, keys=np.arange(3), means=np.zeros((3, 5)), counts=np.ones(3),
+             scatter=np.zeros(15), z_ok=np.ones(3), protos=np.zeros((3, 5)),
+             proto_keys=np.arange(3), meta=np.array(json.dumps(meta)))
+    with pytest.raises(ModelError, match="2 row shapes.*teach it again"):
         GlyphModel.load(path)
 
 
