@@ -23,15 +23,8 @@ from plateline.contract import PROVINCES
 
 from .glyphs import PlateFont
 from .numbers import AUTHORITY_LETTERS, DIGITS, SUFFIXES, obeys_grammar
-from .scene import (
-    Distortion,
-    PlateSpec,
-    TicketSpec,
-    TrayScene,
-    encode_jpeg,
-    jpeg_quality,
-    render_frame,
-)
+from .samples import sample_frame
+from .scene import Distortion
 
 #: One round of the draw: (plate type, rows). Two-row yellow and e-bike plates teach the
 #: wide top-row cells (province, letter), two-row yellow plates the broad cells of their
@@ -93,12 +86,8 @@ def write_covering_folder(folder: str | Path, n: int, *, seed: int, font: PlateF
     optics = distortion or Distortion.harsh()
     rows_out = [["filename", "text", "plate_type"]]
     for i, (text, plate_type, rows) in enumerate(covering_plates(n, seed, avoid)):
-        scene = TrayScene(plates=(PlateSpec(text, plate_type, rows),),
-                          ticket=TicketSpec(f"ORD{int(rng.integers(10**8)):08d}"),
-                          seed=int(rng.integers(2**31)), distortion=optics)
         name = f"frame_{i:05d}.jpg"
-        (out / name).write_bytes(encode_jpeg(render_frame(scene, font=font),
-                                             jpeg_quality(scene)))
+        (out / name).write_bytes(sample_frame(text, plate_type, rows, rng, optics, font))
         rows_out.append([name, text, plate_type])
     with open(out / "labels.csv", "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows(rows_out)

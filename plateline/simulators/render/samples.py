@@ -56,6 +56,16 @@ def _other_type(rng: np.random.Generator, text: str, plate_type: str) -> str:
     return plausible[int(rng.integers(len(plausible)))]
 
 
+def sample_frame(text: str, plate_type: str, rows: int, rng: np.random.Generator,
+                 distortion: Distortion, font: PlateFont) -> bytes:
+    """JPEG bytes of one tray holding one plate, its job ticket and scene drawn from
+    ``rng`` (a ticket number, then the scene's seed)."""
+    scene = TrayScene(plates=(PlateSpec(text, plate_type, rows),),
+                      ticket=TicketSpec(f"ORD{int(rng.integers(10**8)):08d}"),
+                      seed=int(rng.integers(2**31)), distortion=distortion)
+    return encode_jpeg(render_frame(scene, font=font), jpeg_quality(scene))
+
+
 def write_sample_folder(out_dir: str | Path, n_frames: int, *, seed: int,
                         font: str | PlateFont = "default", level: str = "normal",
                         near_miss_fraction: float = 0.0,
@@ -82,15 +92,9 @@ def write_sample_folder(out_dir: str | Path, n_frames: int, *, seed: int,
         plate_type = kinds[int(rng.integers(len(kinds)))]
         text = random_plate(rng, plate_type)
         two_rows = plate_type == "yellow" and rng.random() < TWO_ROW_SHARE
-        scene = TrayScene(
-            plates=(PlateSpec(text, plate_type, 2 if two_rows else 1),),
-            ticket=TicketSpec(f"ORD{int(rng.integers(10**8)):08d}"),
-            seed=int(rng.integers(2**31)),
-            distortion=distortion,
-        )
         name = f"frame_{i:05d}.jpg"
-        image = render_frame(scene, font=plate_font)
-        (out / name).write_bytes(encode_jpeg(image, jpeg_quality(scene)))
+        (out / name).write_bytes(sample_frame(text, plate_type, 2 if two_rows else 1, rng,
+                                              distortion, plate_font))
         if not with_expect:
             rows.append([name, text, plate_type])
             continue
