@@ -34,7 +34,7 @@ import numpy as np
 from plateline.contract import Reason
 
 from .alphabet import ALPHABET, GLYPH_INDEX, glyph_kind
-from .glare import MAX_MASKED_SHARE, MAX_WASHED_SHARE
+from .glare import MAX_WASHED_SHARE, masked_limit
 from .reading import UNKNOWN_TYPE, Decision, Expectation, FrameReading, PlateReading
 
 #: Default lead of the expected glyph over every other glyph (scores in [0, 1]).
@@ -97,7 +97,8 @@ def position_verifies(plate: PlateReading, i: int, glyph: str, *, min_confidence
     glare = np.asarray(plate.glare, np.float32)
     if glare.size:
         masked = np.asarray(plate.masked, bool)
-        limit = MAX_MASKED_SHARE if masked.size == glare.size and masked[i] else MAX_WASHED_SHARE
+        limit = (masked_limit(plate.plate_type) if masked.size == glare.size and masked[i]
+                 else MAX_WASHED_SHARE)
         if glare.shape[0] != scores.shape[0] or not glare[i] <= limit:
             return False
     if plate.foreign and len(plate.foreign) == scores.shape[0] \
@@ -127,7 +128,7 @@ def _fault(reading: FrameReading, expectation: Expectation, min_confidence: floa
             masked = np.asarray(plate.masked, bool)
             if masked.size != glare.size:
                 masked = np.zeros(glare.shape, bool)
-            limit = np.where(masked, MAX_MASKED_SHARE, MAX_WASHED_SHARE)
+            limit = np.where(masked, masked_limit(plate.plate_type), MAX_WASHED_SHARE)
             if glare.shape[0] != scores.shape[0] or not np.all(glare <= limit):
                 washed = np.flatnonzero(~(glare <= limit))
                 i = int(washed[0]) if washed.size else 0

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from .layouts import CROP_PX_PER_MM
+from .segment import LIGHT_INK
 
 Cell = tuple[float, float, float, float]
 
@@ -62,6 +63,16 @@ MAX_WASHED_SHARE = 0.03
 #: Share of a cell that may be washed when the glyph was judged on its visible part
 #: only (the masked comparison); beyond it the position is a VISION_FAULT.
 MAX_MASKED_SHARE = 0.25
+#: The same for dark ink on a light plate when the glyph read has its own ink seen in
+#: the washed part (``model.masked_scores`` with ``seen_ref``): light only lifts dark
+#: ink, so ink seen there is ink, and a glyph whose strokes there are seen is no guess.
+MAX_SEEN_SHARE = 0.75
+
+
+def masked_limit(plate_type: str) -> float:
+    """The share of a cell that may be washed when it was judged by the masked check (on
+    light ink glare can make background look like ink: no seen-ink rule there)."""
+    return MAX_MASKED_SHARE if plate_type in LIGHT_INK else MAX_SEEN_SHARE
 #: Share of its darkness a stroke centre must lose to count as washed.
 FADED = 0.65
 #: Ink strength (of the plate's strongest) that still counts as a stroke.

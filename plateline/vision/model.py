@@ -101,6 +101,11 @@ FIT_SLACK = 4.0  # how fast the fit falls beyond z_ok, in units of z_ok
 #: least SEPARATION[1] of g's spreads beyond g's prototype towards the class it is
 #: scored for; nothing at SEPARATION[0] or less, linearly in between.
 SEPARATION = (2.5, 4.5)
+#: Masked check with seen ink (``masked_scores``): ink at least this share of the plate's
+#: ink level counts as seen; the share of the read glyph's ink in the hole that must be
+#: seen, nothing at the first, in full from the second.
+SEEN_INK = 0.25
+SEEN_SHARE = (0.5, 0.8)
 #: z_ok is the Z_PERCENTILE of d2 / dims; for a round Gaussian class that percentile of
 #: chi-square(dims) / dims over the spread along one direction (Wilson-Hilferty)
 _Z_NORMAL = 2.5758  # standard normal quantile of Z_PERCENTILE
@@ -287,7 +292,8 @@ class GlyphModel:
             out[i, self._glyph_of[sel]] = (score * max(sep, 1e-4)).astype(np.float32)
         return out
 
-    def masked_scores(self, glyph: np.ndarray, hole: np.ndarray, shape: int) -> np.ndarray:
+    def masked_scores(self, glyph: np.ndarray, hole: np.ndarray, shape: int,
+                      seen_ref: float | None = None) -> np.ndarray:
         """Scores (len(ALPHABET),) of a glyph whose ``hole`` (weights in [0, 1], 1 where
         the pixel carries no contrast) cannot be seen, judged on its visible part only.
 
@@ -296,6 +302,14 @@ class GlyphModel:
         scores high only when the *visible* pixels agree with it. Where two classes
         differ only inside the hole both fill-ins look right, so neither wins by a
         margin. Without templates every score is 0 (nothing can be verified).
+
+        ``seen_ref`` (dark ink on a light plate, a large hole; the plate's ink level):
+        light only lifts dark ink, so ink seen in the hole (above ``SEEN_INK`` of
+        ``seen_ref``) is ink: each fill-in keeps it, and the position counts only as far
+        as the glyph read has its own ink in the hole seen (``SEEN_SHARE`` of its
+        template's ink there, weighted; nothing at the first, in full from the second):
+        a sheen leaves strokes lifted but there, a highlight that erased them leaves
+        every glyph that needs ink there unconfirmed.
         """
         out = np.zeros(len(ALPHABET), np.float32)
         if self.templates is None:
@@ -304,7 +318,10 @@ class GlyphModel:
         if sel.size == 0:
             return out
         h = np.clip(hole, 0.0, 1.0).astype(np.float32)
-        filled = glyph[None] * (1.0 - h)[None] + self.templates[sel] * h[None]
+        fill = self.templates[sel]
+        if seen_ref is not None:
+            fill = np.maximum(fill, glyph[None])
+        filled = glyph[None] * (1.0 - h)[None] + fill * h[None]
         pd2 = self.proto_distances(features_many(filled))
         d2 = np.minimum.reduceat(pd2, self._starts, axis=1).astype(np.float64)[:, sel]
         own = d2[np.arange(sel.size), np.arange(sel.size)]
@@ -316,7 +333,14 @@ class GlyphModel:
         fit = np.exp(-np.maximum(0.0, own / self.dims - z_ok) / (FIT_SLACK * z_ok))
         sep = np.array([self.separation(pd2[j], sel[j:j + 1], shape)[0]
                         for j in range(sel.size)])
-        out[self._glyph_of[sel]] = (post * fit * sep).astype(np.float32)
+        score = post * fit * sep
+        if seen_ref is not None:
+            want = self.templates[sel[int(np.argmax(score))]] * h
+            present = glyph > SEEN_INK * seen_ref
+            seen = float(want[present].sum()) / max(float(want.sum()), 1e-6)
+            lo, hi = SEEN_SHARE
+            score = score * float(np.clip((seen - lo) / (hi - lo), 0.0, 1.0))
+        out[self._glyph_of[sel]] = score.astype(np.float32)
         return out
 
     # -- teaching ---------------------------------------------------------------------

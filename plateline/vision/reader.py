@@ -8,13 +8,13 @@ import numpy as np
 from plateline.errors import VisionError
 
 from .alphabet import ALPHABET
-from .glare import MAX_WASHED_SHARE, position_glare, washed_map
+from .glare import MAX_MASKED_SHARE, MAX_WASHED_SHARE, position_glare, washed_map
 from .layouts import layout_for
 from .locate import Candidate, candidates, rectify, tray_present
 from .model import GlyphModel
 from .plate_type import PROBE_SIZE, classify
 from .reading import UNKNOWN_TYPE, FrameReading, PlateReading, Quad, position_confidence
-from .segment import Segmentation, SegmentError, segment, window
+from .segment import LIGHT_INK, Segmentation, SegmentError, segment, window
 
 _EMPTY = np.zeros((0, len(ALPHABET)), np.float32)
 
@@ -101,7 +101,8 @@ def read_plate(image: np.ndarray, cand: Candidate, model: GlyphModel) -> PlateRe
     masked = np.zeros(len(glare), bool)
     if model.templates is not None and seg.windows:
         for i in np.flatnonzero(glare > MAX_WASHED_SHARE):
-            scores[i] = _masked_scores(seg, washed, int(i), model)
+            seen = ptype not in LIGHT_INK and bool(glare[i] > MAX_MASKED_SHARE)
+            scores[i] = _masked_scores(seg, washed, int(i), model, seen)
             masked[i] = True
     text = "".join(ALPHABET[int(i)] for i in np.argmax(scores, axis=1))
     conf = position_confidence(scores)
@@ -113,10 +114,11 @@ def read_plate(image: np.ndarray, cand: Candidate, model: GlyphModel) -> PlateRe
 _MARGIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
 
 
-def _masked_scores(seg: Segmentation, washed: np.ndarray, i: int, model: GlyphModel
-                   ) -> np.ndarray:
+def _masked_scores(seg: Segmentation, washed: np.ndarray, i: int, model: GlyphModel,
+                   seen: bool = False) -> np.ndarray:
     """Scores of glyph ``i`` from its pixels that glare left visible (see
-    :meth:`.GlyphModel.masked_scores`), scaled down when even those are faint."""
+    :meth:`.GlyphModel.masked_scores`; ``seen``: with the ink seen in the hole), scaled
+    down when even those are faint."""
     hole = window(cv2.dilate(washed.view(np.uint8), _MARGIN).astype(np.float32), *seg.windows[i])
     glyph = seg.glyphs[i]
     visible = hole < 0.5
@@ -124,7 +126,9 @@ def _masked_scores(seg: Segmentation, washed: np.ndarray, i: int, model: GlyphMo
     others = [float(np.percentile(g, 95)) for j, g in enumerate(seg.glyphs) if j != i]
     ref = float(np.median(others)) if others else 0.0
     contrast = float(np.percentile(ink, 95)) / ref if ink.size and ref > 0 else 0.0
-    return model.masked_scores(glyph, hole, seg.shapes[i]) * contrast_quality([contrast])[0]
+    seen_ref = ref if seen and ref > 0 else None
+    scores = model.masked_scores(glyph, hole, seg.shapes[i], seen_ref)
+    return scores * contrast_quality([contrast])[0]
 
 
 def read_image(image: np.ndarray, model: GlyphModel) -> FrameReading:

@@ -19,7 +19,7 @@ from plateline.vision import Expectation, read_frame, verify
 from plateline.vision.alphabet import ALPHABET
 from plateline.vision.glare import MAX_WASHED_SHARE, washed_map
 from plateline.vision.model import GlyphModel
-from plateline.vision.reading import FrameReading
+from plateline.vision.reading import FrameReading, PlateReading
 
 from .glare_spots import cell_centre, with_spot
 
@@ -157,3 +157,43 @@ def test_a_sheen_on_a_green_plate_is_not_glare_a_clipped_spot_is() -> None:
     assert not washed_map(crop.astype(np.uint8), "green", ink).any()
     assert not washed_map(sheen, "green", ink)[:, 150:230].any()
     assert washed_map(clipped, "green", ink)[60:80, 185:195].all()
+
+
+@pytest.mark.parametrize("text, position", [("粤B86321", 3), ("沪J54C5警", 3)])
+def test_a_sheen_over_half_a_dark_ink_character_is_verified_from_the_ink_under_it(
+        model: GlyphModel, text: str, position: int) -> None:
+    """A sheen fills a white plate's little headroom, so half the cell looks washed; but
+    light only lifts dark ink, and the strokes under it are still seen: the character is
+    verified from them, and no other glyph is."""
+    reading = read_frame(spotted(text, "white", position, (0.0, 0.0), 18, 0.45), model)
+    plate = reading.plates[0]
+    assert plate.masked[position] and 0.25 < plate.glare[position] <= 0.75
+    d = verify(reading, Expectation(text, "white", 1), min_confidence=MIN_CONF)
+    assert d.ok, d.detail
+    assert accepted_alternatives(reading, text, "white", position) == []
+
+
+def test_beyond_a_quarter_washed_only_dark_ink_may_be_verified() -> None:
+    """On light ink (blue, black) glare can look like ink: a cell more than 25 % washed
+    is a fault whatever the masked check says; on dark ink up to 75 % when the masked
+    check (with the ink seen under the glare) verifies it."""
+    scores = np.zeros((7, len(ALPHABET)), np.float32)
+    for i, ch in enumerate("粤B86321"):
+        scores[i, ALPHABET.index(ch)] = 1.0
+    glare = np.zeros(7, np.float32)
+    masked = np.zeros(7, bool)
+    glare[3], masked[3] = 0.5, True
+    quad = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+    for plate_type, ok in (("white", True), ("yellow", True), ("blue", False), ("black", False)):
+        plate = PlateReading("粤B86321", plate_type, 1.0, scores, quad, glare=glare,
+                             masked=masked)
+        reading = FrameReading([plate], 1280, 960, tray_present=True)
+        d = verify(reading, Expectation("粤B86321", plate_type, 1), min_confidence=MIN_CONF)
+        assert d.ok == ok, (plate_type, d.detail)
+    glare[3] = 0.8
+    d = verify(reading, Expectation("粤B86321", "black", 1), min_confidence=MIN_CONF)
+    assert not d.ok
+    plate = PlateReading("粤B86321", "white", 1.0, scores, quad, glare=glare, masked=masked)
+    d = verify(FrameReading([plate], 1280, 960, tray_present=True),
+               Expectation("粤B86321", "white", 1), min_confidence=MIN_CONF)
+    assert not d.ok and "glare" in d.detail
