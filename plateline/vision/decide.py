@@ -8,7 +8,8 @@ with the best score of every *other* glyph of the alphabet::
                             and S[i, e] - max_{g != e} S[i, g] >= margin
 
 A position is *confidently read* when its best glyph passes the same two tests
-and glare (:mod:`.glare`) washed out at most ``MAX_WASHED_SHARE`` of its cell.
+and glare (:mod:`.glare`) washed out at most ``MAX_WASHED_SHARE`` of its cell, or at
+most ``glare.masked_limit(plate type)`` when its scores come from the masked check.
 The checks run in the precedence of ``line.md``:
 
 1. ``VISION_FAULT``: no tray in view and no plate found (an empty belt is never
