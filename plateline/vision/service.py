@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,8 +38,24 @@ def _load_model(model_path: str | None) -> GlyphModel:
     return GlyphModel.load(model_path) if model_path else GlyphModel.default()
 
 
+#: How often a worker checks that the process that started it is still there.
+PARENT_CHECK_S = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this worker once its parent is gone: a controller killed outright (SIGKILL,
+    a crash) does not shut its pool down, and an idle worker would wait for work forever
+    (it holds its own end of the pool's pipes, so it never sees them close)."""
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def _init_worker(model_path: str | None, nice: int = 0) -> None:
     global _MODEL
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="plateline-parent-watch").start()
     if nice > 0:
         os.nice(nice)
     cv2.setNumThreads(1)
