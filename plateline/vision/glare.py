@@ -67,12 +67,6 @@ MAX_MASKED_SHARE = 0.25
 #: the washed part (``model.masked_scores`` with ``seen_ref``): light only lifts dark
 #: ink, so ink seen there is ink, and a glyph whose strokes there are seen is no guess.
 MAX_SEEN_SHARE = 0.75
-
-
-def masked_limit(plate_type: str) -> float:
-    """The share of a cell that may be washed when it was judged by the masked check (on
-    light ink glare can make background look like ink: no seen-ink rule there)."""
-    return MAX_MASKED_SHARE if plate_type in LIGHT_INK else MAX_SEEN_SHARE
 #: Share of its darkness a stroke centre must lose to count as washed.
 FADED = 0.65
 #: Ink strength (of the plate's strongest) that still counts as a stroke.
@@ -80,6 +74,17 @@ FAINT_INK = 0.2
 #: Ink strength above which a pixel is taken for a stroke whose fading is measured.
 STROKE_INK = 0.4
 _REACH = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (21, 21))
+
+
+def masked_limit(plate_type: str) -> float:
+    """The share of a cell that may be washed when it was judged by the masked check (on
+    light ink glare can make background look like ink: no seen-ink rule there)."""
+    return MAX_MASKED_SHARE if plate_type in LIGHT_INK else MAX_SEEN_SHARE
+
+
+def needs_seen_ink(plate_type: str, share: float) -> bool:
+    """Whether a cell this much washed is judged with the ink seen under the glare."""
+    return share > MAX_MASKED_SHARE and masked_limit(plate_type) > MAX_MASKED_SHARE
 
 
 def _functional(materials: Sequence[tuple[float, float, float]]) -> np.ndarray:

@@ -9,8 +9,9 @@ which the within-class spread is white. Each class is represented there by a
 few prototypes (k-means of its taught glyphs: sharp, blurred, ... renditions).
 
 A *class* is a glyph in a row shape (letters are drawn differently in the squat
-top row of two-row plates and in the broad cells of their lower row). For a glyph image, with ``d2[k]`` its squared
-distance to the nearest prototype of class ``k`` (``dims`` dimensions)::
+top row of two-row plates and in the broad cells of their lower row). For a glyph
+image, with ``d2[k]`` its squared distance to the nearest prototype of class ``k``
+(``dims`` dimensions)::
 
     tau          = max(1, d2[n] / dims / z_ok[n])    (n: the class nearest the glyph)
     posterior[k] = softmax(-d2 / (2 tau))[k]          (over the classes of its shape)
@@ -605,8 +606,8 @@ def _axis_spreads(model: GlyphModel, feats: np.ndarray, keys: np.ndarray,
     square offset and their ``Z_PERCENTILE`` offset over the normal quantile (a class
     with a heavy tail towards ``p`` counts by its tail), shrunk by ``AXIS_PRIOR`` crops'
     worth (the crops nearest ``q``) towards the same measure on the class's other glyphs
-    (each from its nearest prototype), itself shrunk as much towards the round spread. Pairs of prototypes kept
-    from ``base`` keep the base's value; other pairs are NaN."""
+    (each from its nearest prototype), itself shrunk as much towards the round spread.
+    Pairs of prototypes kept from ``base`` keep the base's value; other pairs are NaN."""
     n_p = len(model.proto_keys)
     out = np.full((n_p, n_p), np.nan, np.float32)
     centres = model._centres.astype(np.float64)
@@ -632,12 +633,13 @@ def _axis_spreads(model: GlyphModel, feats: np.ndarray, keys: np.ndarray,
             # the class's other glyphs (each from its own prototype) along q's lines, then
             # q's: a prototype that few crops lie nearest borrows its class's spread
             prior = round_[q] ** 2
-            rest = members[nearest != q]
-            if rest.size:
+            others_near = nearest != q
+            if others_near.any():
+                rest = members[others_near]
                 n_rest = float(np.unique(src[rest]).size)
-                rest_ms = _offset_ms(np.abs((z[rest] - centres[nearest[nearest != q]]) @ axes.T))
+                rest_ms = _offset_ms(np.abs((z[rest] - centres[nearest[others_near]]) @ axes.T))
                 prior = (n_rest * rest_ms + AXIS_PRIOR * prior) / (n_rest + AXIS_PRIOR)
-            mine_q = members[nearest == q]
+            mine_q = members[~others_near]
             n = float(np.unique(src[mine_q]).size)
             ms = _offset_ms(np.abs((z[mine_q] - centres[q]) @ axes.T)) if mine_q.size else 0.0
             out[shape, q] = np.sqrt((n * ms + AXIS_PRIOR * prior) / (n + AXIS_PRIOR))

@@ -8,13 +8,13 @@ import numpy as np
 from plateline.errors import VisionError
 
 from .alphabet import ALPHABET
-from .glare import MAX_MASKED_SHARE, MAX_WASHED_SHARE, position_glare, washed_map
+from .glare import MAX_WASHED_SHARE, needs_seen_ink, position_glare, washed_map
 from .layouts import layout_for
 from .locate import Candidate, candidates, rectify, tray_present
 from .model import GlyphModel
 from .plate_type import PROBE_SIZE, classify
 from .reading import UNKNOWN_TYPE, FrameReading, PlateReading, Quad, position_confidence
-from .segment import LIGHT_INK, Segmentation, SegmentError, segment, window
+from .segment import Segmentation, SegmentError, segment, window
 
 _EMPTY = np.zeros((0, len(ALPHABET)), np.float32)
 
@@ -101,7 +101,7 @@ def read_plate(image: np.ndarray, cand: Candidate, model: GlyphModel) -> PlateRe
     masked = np.zeros(len(glare), bool)
     if model.templates is not None and seg.windows:
         for i in np.flatnonzero(glare > MAX_WASHED_SHARE):
-            seen = ptype not in LIGHT_INK and bool(glare[i] > MAX_MASKED_SHARE)
+            seen = needs_seen_ink(ptype, float(glare[i]))
             scores[i] = _masked_scores(seg, washed, int(i), model, seen)
             masked[i] = True
     text = "".join(ALPHABET[int(i)] for i in np.argmax(scores, axis=1))
