@@ -22,7 +22,7 @@ import numpy as np
 from plateline.contract import PROVINCES
 
 from .glyphs import PlateFont
-from .numbers import AUTHORITY_LETTERS, DIGITS, SUFFIXES, obeys_grammar
+from .numbers import AUTHORITY_LETTERS, DIGITS, SERIAL_LETTERS, SUFFIXES, obeys_grammar
 from .samples import sample_frame
 from .scene import Distortion
 
@@ -31,7 +31,7 @@ from .scene import Distortion
 #: lower row; the rest the tall cells.
 ROUND = (("ebike", 2), ("yellow", 2), ("blue", 1), ("yellow", 1), ("ebike", 2),
          ("yellow", 2), ("green", 1), ("yellow_green", 1), ("white", 1), ("black", 1))
-_SERIAL = "ABCDEFGHJKLMNPQRSTUVWXYZ" + DIGITS
+_SERIAL = SERIAL_LETTERS + DIGITS
 
 
 def _slots(plate_type: str, rows: int) -> list[tuple[str, str]]:
