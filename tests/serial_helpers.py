@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import tty
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.loop_watch import loop_watch
 
 
 class PtyClient:
@@ -82,13 +83,8 @@ def pty_clients() -> Iterator[Callable[[str | Path], PtyClient]]:
 
 
 @pytest.fixture(autouse=True)
-async def no_blocking_of_the_loop(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
+async def no_blocking_of_the_loop() -> AsyncIterator[None]:
     """Fail a test during which one loop callback ran longer than 0.25 s (asyncio debug)."""
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)
-    loop.slow_callback_duration = 0.25
-    caplog.set_level(logging.WARNING, logger="asyncio")
-    yield
-    slow = [r.getMessage() for r in caplog.get_records("call")
-            if r.name == "asyncio" and r.getMessage().startswith("Executing")]
-    assert not slow, f"event loop blocked: {slow}"
+    with loop_watch(0.25) as watch:
+        yield
+    assert not watch.blocked, f"event loop blocked: {watch.blocked}"

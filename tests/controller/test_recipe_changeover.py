@@ -26,6 +26,7 @@ from plateline.recipes import Recipe
 from plateline.records.models import OperatorAction
 from plateline.simulators.packer import PackerSim
 from plateline.simulators.packer_machine import PackerConfig
+from tests.loop_watch import loop_watch
 
 from .harness import controller, devices, wait_until
 from .station_rigs import LabelRig
@@ -36,29 +37,11 @@ async def loop_never_blocks() -> AsyncIterator[None]:
     """The asyncua server of the PACK simulator shares the test's loop and stalls it for a
     few hundred ms at times (asyncio debug mode on 2 busy cores): this module times the
     callbacks of the code under test only (changeover, start checks, stations)."""
-    import asyncio
-    import logging
-
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)
-    loop.slow_callback_duration = 0.25
-    records: list[str] = []
-
-    class Catch(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            msg = record.getMessage()
-            if msg.startswith("Executing") and any(
-                    f"plateline/controller/{part}" in msg
-                    for part in ("recipe_changeover", "stations/", "line_state")):
-                records.append(msg)
-
-    handler = Catch()
-    logging.getLogger("asyncio").addHandler(handler)
-    try:
+    watched = ("recipe_changeover", "stations/", "line_state")
+    with loop_watch(0.25, lambda msg: any(f"plateline/controller/{part}" in msg
+                                          for part in watched)) as watch:
         yield
-    finally:
-        logging.getLogger("asyncio").removeHandler(handler)
-    assert not records, f"event loop blocked by the controller: {records}"
+    assert not watch.blocked, f"event loop blocked by the controller: {watch.blocked}"
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,6 @@ other; tests that restart it make their own.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 
@@ -17,6 +16,7 @@ import pytest_asyncio
 from plateline.drivers.opcua_nodes import NodeMap, load_node_map
 from plateline.pki import ensure_certificate
 from plateline.simulators.packer import PackerSim
+from tests.loop_watch import loop_watch
 
 from .helpers import Pki, make_sim
 
@@ -52,13 +52,8 @@ def _quiet_asyncua(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="module")
-async def _no_blocking_of_the_loop(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
+async def _no_blocking_of_the_loop() -> AsyncIterator[None]:
     """Fail a test during which one loop callback ran longer than MAX_LOOP_LAG_S (asyncio debug)."""
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)
-    loop.slow_callback_duration = MAX_LOOP_LAG_S
-    caplog.set_level(logging.WARNING, logger="asyncio")
-    yield
-    slow = [r.getMessage() for r in caplog.get_records("call")
-            if r.name == "asyncio" and r.getMessage().startswith("Executing")]
-    assert not slow, f"event loop blocked: {slow}"
+    with loop_watch(MAX_LOOP_LAG_S) as watch:
+        yield
+    assert not watch.blocked, f"event loop blocked: {watch.blocked}"
