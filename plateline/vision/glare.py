@@ -131,7 +131,8 @@ def _by_background(f: np.ndarray, plate_type: str, strength: np.ndarray) -> np.n
     """Glare measured on the open background (away from strokes), row by row against
     the plate's own level, spread over a glare's reach; on light plates also the ink
     strokes that faded."""
-    w = cv2.blur(f.min(axis=2), (3, 3))
+    # channel by channel: a reduction over the last axis is ten times slower
+    w = cv2.blur(np.minimum(np.minimum(f[:, :, 0], f[:, :, 1]), f[:, :, 2]), (3, 3))
     inner = _inner(w.shape)
     ink = strength > FAINT_INK
     far = cv2.distanceTransform((~ink).astype(np.uint8), cv2.DIST_L2, 3) > 3.0
@@ -246,11 +247,14 @@ def _bump(xs: np.ndarray, ys: np.ndarray, vals: np.ndarray, shape: tuple[int, in
 def _row_level(w: np.ndarray, sel: np.ndarray) -> np.ndarray:
     """Median of ``w`` over ``sel`` per row, filled and smoothed along the rows."""
     counts = sel.sum(axis=1)
-    vals = np.where(sel, w, np.nan)
     med = np.full(w.shape[0], np.nan, np.float32)
-    rows = counts >= 8
-    if rows.any():
-        med[rows] = np.nanmedian(vals[rows], axis=1)
+    rows = np.flatnonzero(counts >= 8)
+    if rows.size:
+        # unselected pixels sort last; the median is the middle of the first ``count``
+        ordered = np.sort(np.where(sel[rows], w[rows], np.inf), axis=1)
+        c = counts[rows]
+        med[rows] = (ordered[np.arange(rows.size), (c - 1) // 2].astype(np.float64)
+                     + ordered[np.arange(rows.size), c // 2]) / 2
     ok = ~np.isnan(med)
     if not ok.any():
         med[:] = float(np.median(w))

@@ -114,10 +114,17 @@ def _ordered(box: np.ndarray) -> np.ndarray:
     return np.array([c - u - v, c + u - v, c + u + v, c - u + v], np.float64)
 
 
-def candidates(image: np.ndarray) -> list[Candidate]:
-    """Plate-shaped regions of a BGR frame, refined at full resolution."""
+def reduce(image: np.ndarray) -> np.ndarray:
+    """The 1/SCALE copy of a frame that locating works on."""
     h, w = image.shape[:2]
-    small = cv2.resize(image, (w // SCALE, h // SCALE), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (w // SCALE, h // SCALE), interpolation=cv2.INTER_AREA)
+
+
+def candidates(image: np.ndarray, small: np.ndarray | None = None) -> list[Candidate]:
+    """Plate-shaped regions of a BGR frame, refined at full resolution (``small``: the
+    frame's :func:`reduce` copy when the caller has it)."""
+    if small is None:
+        small = reduce(image)
     mask = foreground(small)
     contours, hier = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     out: list[Candidate] = []
@@ -340,8 +347,8 @@ def rectify(image: np.ndarray, quad: np.ndarray, layout: Layout) -> np.ndarray:
                                borderMode=cv2.BORDER_REPLICATE)
 
 
-__all__ = ["CROP_PX_PER_MM", "Candidate", "candidates", "foreground", "rectify", "refine_quad",
-           "tray_present"]
+__all__ = ["CROP_PX_PER_MM", "Candidate", "candidates", "foreground", "rectify", "reduce",
+           "refine_quad", "tray_present"]
 
 
 #: A tray fills this share of the frame at least (reference: about 45 %), and its
@@ -350,12 +357,14 @@ TRAY_MIN_AREA = 0.2
 TRAY_MIN_FILL = 0.85
 
 
-def tray_present(image: np.ndarray) -> bool:
+def tray_present(small: np.ndarray) -> bool:
     """Whether a tray lies under the camera: a large, light, rectangular region
-    against the dark belt, around the frame's centre."""
-    h, w = image.shape[:2]
-    size = (max(8, w // BG_SCALE), max(8, h // BG_SCALE))
-    grey = cv2.cvtColor(cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+    against the dark belt, around the frame's centre (``small``: the frame's
+    :func:`reduce` copy)."""
+    h, w = small.shape[:2]
+    k = BG_SCALE // SCALE
+    size = (max(8, w // k), max(8, h // k))
+    grey = cv2.cvtColor(cv2.resize(small, size, interpolation=cv2.INTER_AREA),
                         cv2.COLOR_BGR2GRAY)
     grey = cv2.GaussianBlur(grey, (3, 3), 0)
     _, mask = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)

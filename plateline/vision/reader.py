@@ -10,7 +10,7 @@ from plateline.errors import VisionError
 from .alphabet import ALPHABET
 from .glare import MAX_WASHED_SHARE, needs_seen_ink, position_glare, washed_map
 from .layouts import layout_for
-from .locate import Candidate, candidates, rectify, tray_present
+from .locate import Candidate, candidates, rectify, reduce, tray_present
 from .model import GlyphModel
 from .plate_type import PROBE_SIZE, classify
 from .reading import UNKNOWN_TYPE, FrameReading, PlateReading, Quad, position_confidence
@@ -135,9 +135,10 @@ def read_image(image: np.ndarray, model: GlyphModel) -> FrameReading:
     """Every plate in a BGR frame, read with ``model``."""
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 32:
         raise VisionError(f"not a colour frame (shape {image.shape})")
-    plates = [read_plate(image, c, model) for c in candidates(image)]
+    small = reduce(image)
+    plates = [read_plate(image, c, model) for c in candidates(image, small)]
     return FrameReading(plates, int(image.shape[1]), int(image.shape[0]),
-                        tray_present=tray_present(image))
+                        tray_present=tray_present(small))
 
 
 def read_frame(image_bytes: bytes, model: GlyphModel) -> FrameReading:
