@@ -14,7 +14,8 @@ image, with ``d2[k]`` its squared distance to the nearest prototype of class ``k
 (``dims`` dimensions)::
 
     tau          = max(1, d2[n] / dims / z_ok[n])    (n: the class nearest the glyph)
-    posterior[k] = softmax(-d2 / (2 tau))[k]          (over the classes of its shape)
+    D[k]         = (a_k / s_k)^2 - ((gap_k - a_k) / s_n)^2   (D[n] = 0)
+    posterior[k] = softmax(-D / (2 tau))[k]           (over the classes of its shape)
     fit[k]       = exp(-max(0, d2[k] / dims - z_ok[k]) / (FIT_SLACK * z_ok[k]))
     u_q          = t_q / sigma_q - max(0, (gap_q - t_q) / sigma_p - lo)
     sep[k]       = clip((min_q u_q - lo) / (hi - lo), 0, 1)  (SEPARATION)
@@ -23,7 +24,14 @@ image, with ``d2[k]`` its squared distance to the nearest prototype of class ``k
 with ``r`` the class of the highest ``posterior * fit`` (the glyph read: ``sep`` lowers
 the confidence of the whole position, never which glyph is read).
 
-``posterior`` says which glyph it is *rather than the others*; ``tau`` tempers it
+``posterior`` says which glyph it is *rather than the others*. ``D[k]`` compares the
+glyph's place on the line from class ``k``'s nearest prototype to class ``n``'s (``gap_k``
+apart; ``a_k`` the glyph's projection, from ``k``'s end) in each class's own spread along
+that line (``s_k``, ``s_n``: ``axis_spread`` below); the offset across the line is the
+same for both and drops out. Where no spread was measured, ``D[k] = d2[k] - d2[n]``, the
+pooled metric's answer: it takes every class's spread as 1 in every direction, which
+for a close pair (the second font's ``0`` and ``O``, 7 of their spreads apart along
+their line, 3.3 pooled units) left a plain ``0`` at posterior 0.8. ``tau`` tempers it
 for a glyph that lies beyond the taught spread of even its nearest class (a heavy
 blur, a glyph of another design): the class spreads say nothing about glyphs that
 far out, and the same difference of distances is read as if every class were
@@ -261,6 +269,26 @@ class GlyphModel:
         lo, hi = SEPARATION
         return np.clip((ratio.min(axis=1) - lo) / (hi - lo), 0.0, 1.0)
 
+    def _rivalry(self, pd2: np.ndarray, sel: np.ndarray, row: np.ndarray, near: int
+                 ) -> np.ndarray:
+        """How much less likely each class ``sel`` is than class ``near`` for a glyph with
+        prototype distances ``pd2`` and class distances ``row`` (module doc: ``D``)."""
+        delta: np.ndarray = row - row[near]
+        if self.axis_spread is None:
+            return delta
+        cand = self._proto_idx[sel]
+        pk = cand[np.arange(len(sel)), np.argmin(pd2[cand], axis=1)]
+        pn = pk[near]
+        gap2 = self._proto_d2[pn, pk].astype(np.float64)
+        gap = np.sqrt(np.maximum(gap2, 1e-12))
+        s_k = self.axis_spread[pn, pk].astype(np.float64)
+        s_n = self.axis_spread[pk, pn].astype(np.float64)
+        ok = np.isfinite(s_k) & np.isfinite(s_n) & (gap2 > 0)
+        # along the line from k's prototype to near's, in each class's own spread there
+        along = (delta + gap2) / (2.0 * gap)
+        axis = (along / np.maximum(s_k, 1e-6)) ** 2 - ((gap - along) / np.maximum(s_n, 1e-6)) ** 2
+        return np.where(ok, axis, delta)
+
     def scores(self, glyphs: Sequence[np.ndarray] | np.ndarray,
                shapes: Sequence[int]) -> np.ndarray:
         """Score (n, len(ALPHABET)) in [0, 1] of every glyph of the alphabet (module doc)."""
@@ -283,7 +311,7 @@ class GlyphModel:
             z_ok = self.z_ok[sel]
             near = int(np.argmin(row))
             tau = max(1.0, float(row[near]) / self.dims / float(z_ok[near]))
-            post = np.exp(-0.5 * (row - row[near]) / tau)
+            post = np.exp(-0.5 * self._rivalry(pd2[i], sel, row, near) / tau)
             post /= post.sum()
             fit = np.exp(-np.maximum(0.0, row / self.dims - z_ok) / (FIT_SLACK * z_ok))
             score = post * fit
@@ -299,7 +327,8 @@ class GlyphModel:
         the pixel carries no contrast) cannot be seen, judged on its visible part only.
 
         For each class ``k`` the hole is filled with ``k``'s template and the score of
-        ``k`` taken on that glyph (posterior against every class, and fit): a class
+        ``k`` taken on that glyph (posterior against every class, in the pooled metric
+        ``d2[k] - d2[n]``: under glare doubt is kept wide; and fit): a class
         scores high only when the *visible* pixels agree with it. Where two classes
         differ only inside the hole both fill-ins look right, so neither wins by a
         margin. Without templates every score is 0 (nothing can be verified).

@@ -126,3 +126,43 @@ def test_a_prototype_few_crops_lie_nearest_borrows_its_class_spread() -> None:
     near_second = firsts[np.argmin(((two._centres[firsts]
                                      - (second @ two.proj)) ** 2).sum(axis=1))]
     assert float(spread[m, near_second]) < 0.5
+
+
+def _with_axis_spread(gap: float, spread: float, seed: int
+                      ) -> tuple[GlyphModel, np.ndarray, np.ndarray]:
+    """H and M ``gap`` pooled units apart whose glyphs vary by ``spread`` along their line
+    (measured), K far from both."""
+    model, axes, means = _model(gap, seed)
+    h, m = (int(np.flatnonzero(model.proto_keys == GLYPH_INDEX[c] * N_SHAPES + TALL)[0])
+            for c in "HM")
+    table = np.full((len(model.proto_keys),) * 2, np.nan, np.float32)
+    table[h, m] = table[m, h] = spread
+    model.axis_spread = table
+    return model, axes, means
+
+
+def test_a_close_pair_is_told_apart_by_its_own_spread_along_their_line() -> None:
+    """The second font's 0 and O: 3.3 pooled units apart, glyphs varying by 0.45 along
+    their line. A 0 one pooled unit (2.2 of its spreads) towards O is a plain 0: the pooled
+    metric gave it posterior 0.9, its measured spread gives it close to 1."""
+    model, axes, means = _with_axis_spread(3.3, 0.45, 3)
+    glyph = (means[0] + 1.0 * axes[0])[None].astype(np.float32)
+    scores = model.feature_scores(glyph, [TALL])[0]
+    assert scores[GLYPH_INDEX["H"]] > 0.99
+    d2 = model.distances(glyph)[0]
+    pooled = np.exp(-0.5 * (d2 - d2.min()))
+    assert 0.8 < pooled.max() / pooled.sum() < 0.95
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(1.0, 20.0), st.floats(0.3, 1.5), st.floats(0.0, 1.0), st.integers(0, 2**31 - 1))
+def test_measured_spreads_never_let_a_glyph_near_its_class_verify_another(
+        gap: float, spread: float, where: float, seed: int) -> None:
+    """Whatever the spreads along the line, a glyph of H lying less than SEPARATION[0]
+    plus 0.6 of the separation ramp of H's spreads from H towards M never verifies M."""
+    model, axes, means = _with_axis_spread(gap, spread, seed)
+    reach = min(gap, (SEPARATION[0] + 0.6 * (SEPARATION[1] - SEPARATION[0])) * spread)
+    glyph = (means[0] + where * reach * 0.999 * axes[0])[None].astype(np.float32)
+    scores = model.feature_scores(glyph, [TALL])[0]
+    m = GLYPH_INDEX["M"]
+    assert not (scores[m] >= 0.6 and scores[m] - np.delete(scores, m).max() >= DEFAULT_MARGIN)
