@@ -66,7 +66,7 @@ def test_model_of_another_format(tmp_path: Path) -> None:
 
 
 def test_a_model_taught_with_two_row_shapes_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    """A site model of format 2 (before the broad row shape) cannot be read as format 3:
+    """A site model of format 2 (before the broad row shape) cannot be read as format 4:
     its classes would be keyed by the wrong shapes. The error says to teach it again."""
     path = tmp_path / "site_v2.npz"
     meta = {"format": 2, "n_shapes": 2, "feature_dim": 864, "glyph_size": [48, 24]}
@@ -75,6 +75,35 @@ def test_a_model_taught_with_two_row_shapes_is_refused_with_what_to_do(tmp_path:
              proto_keys=np.arange(3), meta=np.array(json.dumps(meta)))
     with pytest.raises(ModelError, match="2 row shapes.*teach it again"):
         GlyphModel.load(path)
+
+
+def test_a_model_of_64_dimensions_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """A format-3 model: its prototypes were calibrated in 64 discriminant dimensions and
+    it does not record them; the projection is rebuilt on load, so it is refused, not
+    read in another space."""
+    path = tmp_path / "site_v3.npz"
+    meta = {"format": 3, "n_shapes": 3, "feature_dim": 864, "glyph_size": [48, 24]}
+    np.savez(path, keys=np.arange(3), means=np.zeros((3, 5)), counts=np.ones(3),
+             scatter=np.zeros(15), z_ok=np.ones(3), protos=np.zeros((3, 5)),
+             proto_keys=np.arange(3), meta=np.array(json.dumps(meta)))
+    with pytest.raises(ModelError, match="format 3.*teach it again"):
+        GlyphModel.load(path)
+
+
+def test_a_model_keeps_the_dimensions_it_was_calibrated_in(model: GlyphModel,
+                                                            tmp_path: Path) -> None:
+    """``max_dims`` is written with the model and used on load (and by a teaching on top
+    of it), whatever this plateline's default."""
+    assert model.meta["max_dims"] == model.max_dims == model.dims
+    narrow = GlyphModel(model.keys, model.means, model.counts, model.scatter, model.z_ok,
+                        model.protos, model.proto_keys, dict(model.meta, max_dims=40),
+                        model.templates)
+    assert narrow.dims == 40
+    narrow.save(tmp_path / "narrow.npz")
+    assert GlyphModel.load(tmp_path / "narrow.npz").dims == 40
+    with pytest.raises(ModelError, match="max_dims"):
+        GlyphModel(model.keys, model.means, model.counts, model.scatter, model.z_ok,
+                   model.protos, model.proto_keys, dict(model.meta, max_dims="many"))
 
 
 def test_teaching_needs_matching_labels() -> None:
