@@ -264,10 +264,11 @@ def _cut(ink: np.ndarray, mask: np.ndarray, y0: int, y1: int, lefts: np.ndarray,
          ) -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
     w = mask.shape[1]
     band_h = y1 - y0
-    colsum = _in_cells(mask[y0:y1], lefts, cw).sum(axis=0)
-    cols = colsum >= max(1, round(0.04 * band_h))
+    per_cell = _cell_columns(mask[y0:y1], lefts, cw)
     out = []
     for i, left in enumerate(lefts):
+        colsum = per_cell[i]
+        cols = colsum >= max(1, round(0.04 * band_h))
         gap_l = left - (lefts[i - 1] + cw) if i > 0 else 0.5 * cw
         gap_r = lefts[i + 1] - (left + cw) if i + 1 < len(lefts) else 0.5 * cw
         a = int(max(0, np.floor(left - min(0.45 * gap_l, 0.15 * cw))))
@@ -282,18 +283,25 @@ def _cut(ink: np.ndarray, mask: np.ndarray, y0: int, y1: int, lefts: np.ndarray,
     return out
 
 
-def _in_cells(band: np.ndarray, lefts: np.ndarray, cw: float) -> np.ndarray:
-    """The band's ink without the parts that lie wholly between cells (the separator dot,
-    specks): a character's extent is measured on what overlaps its cell."""
+def _cell_columns(band: np.ndarray, lefts: np.ndarray, cw: float) -> np.ndarray:
+    """(cells, width) ink per column of the band, each connected part of it counted for the
+    cells it belongs to: the one it overlaps most, and any other it overlaps by a third of
+    its own width (blur may join two characters). A character's extent is so measured on
+    its own ink: a neighbour's serif reaching into the cell's margin does not pull its
+    window aside, and parts lying wholly between cells (the separator dot, specks) belong
+    to no cell."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(band.view(np.uint8), connectivity=8)
     x0 = stats[1:, cv2.CC_STAT_LEFT].astype(np.float64)
     x1 = x0 + stats[1:, cv2.CC_STAT_WIDTH]
-    overlaps = ((x1[:, None] > lefts[None, :]) & (x0[:, None] < lefts[None, :] + cw)).any(axis=1)
-    if n <= 1 or overlaps.all():
-        return band
-    keep = np.concatenate([[False], overlaps])
-    in_cells: np.ndarray = keep[labels]
-    return in_cells
+    overlap = np.clip(np.minimum(x1[:, None], lefts[None, :] + cw)
+                      - np.maximum(x0[:, None], lefts[None, :]), 0.0, None)  # (parts, cells)
+    most = overlap.max(axis=1, keepdims=True) if n > 1 else overlap
+    member = (overlap > 0) & ((overlap >= most) | (overlap >= (x1 - x0)[:, None] / 3))
+    out = np.zeros((len(lefts), band.shape[1]), np.int64)
+    for i in range(len(lefts)):
+        keep = np.concatenate([[False], member[:, i]])
+        out[i] = keep[labels].sum(axis=0)
+    return out
 
 
 def window(ink: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 
 from plateline.simulators.render.plates import render_plate
 from plateline.vision.layouts import CROP_PX_PER_MM, layout_for
-from plateline.vision.segment import BROAD, TALL, WIDE, row_shape, segment
+from plateline.vision.segment import BROAD, TALL, WIDE, _cell_columns, row_shape, segment
 
 
 def test_a_speck_between_cells_does_not_move_a_glyph_window() -> None:
@@ -25,6 +25,31 @@ def test_a_speck_between_cells_does_not_move_a_glyph_window() -> None:
     dirty = segment(spotted, "blue", layout)
     assert np.allclose(dirty.windows[3], clean.windows[3], atol=0.5)
     assert np.abs(dirty.glyphs[3] - clean.glyphs[3]).max() < 0.05
+
+
+def test_a_neighbours_serif_in_the_margin_counts_for_its_own_cell_only() -> None:
+    """Cells at 10-30 and 40-60 px. The second character's top bar reaches left to 33 px
+    (a serif font's 7 beside a 1): in the first cell's margin, not in the first cell, so
+    the first character's extent ignores it (it pulled the window of the 1 aside, which
+    then read L). A blot joining both cells by a third of its width or more counts for
+    both; a speck between the cells for neither."""
+    band = np.zeros((20, 70), bool)
+    band[:, 18:22] = True                # a 1 in the first cell
+    band[:, 50:53] = True                # the 7's stem ...
+    band[2:4, 33:58] = True              # ... and its bar, into the first cell's margin
+    cols = _cell_columns(band, np.array([10.0, 40.0]), 20.0)
+    assert np.flatnonzero(cols[0]).tolist() == [18, 19, 20, 21]
+    assert np.flatnonzero(cols[1]).min() == 33
+    joined = np.zeros((20, 70), bool)
+    joined[5:15, 18:51] = True           # 12 px in the first cell, 11 (a third) in the second
+    both = _cell_columns(joined, np.array([10.0, 40.0]), 20.0)
+    assert both[0].sum() == both[1].sum() > 0
+    joined[5:15, 50] = False             # 10 px in the second: the first cell's only
+    one = _cell_columns(joined, np.array([10.0, 40.0]), 20.0)
+    assert one[0].sum() > 0 and one[1].sum() == 0
+    speck = np.zeros((20, 70), bool)
+    speck[8:11, 33:36] = True            # wholly between the cells
+    assert _cell_columns(speck, np.array([10.0, 40.0]), 20.0).sum() == 0
 
 
 def test_each_row_has_the_shape_its_cells_are_drawn_in() -> None:
