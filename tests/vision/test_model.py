@@ -65,28 +65,20 @@ def test_model_of_another_format(tmp_path: Path) -> None:
         GlyphModel.load(path)
 
 
-def test_a_model_taught_with_two_row_shapes_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    """A site model of format 2 (before the broad row shape) cannot be read as format 4:
-    its classes would be keyed by the wrong shapes. The error says to teach it again."""
-    path = tmp_path / "site_v2.npz"
-    meta = {"format": 2, "n_shapes": 2, "feature_dim": 864, "glyph_size": [48, 24]}
+@pytest.mark.parametrize("fmt, n_shapes, said", [
+    (2, 2, "2 row shapes"),  # before the broad row shape: classes keyed by the wrong shapes
+    (3, 3, "format 3"),  # 64 discriminant dimensions, not recorded: another space on load
+])
+def test_a_model_of_an_earlier_format_is_refused_with_what_to_do(
+        tmp_path: Path, fmt: int, n_shapes: int, said: str) -> None:
+    """A site model of an earlier format cannot be read as format 4 (its prototypes were
+    calibrated for other classes or in another space); the error says to teach it again."""
+    path = tmp_path / f"site_v{fmt}.npz"
+    meta = {"format": fmt, "n_shapes": n_shapes, "feature_dim": 864, "glyph_size": [48, 24]}
     np.savez(path, keys=np.arange(3), means=np.zeros((3, 5)), counts=np.ones(3),
              scatter=np.zeros(15), z_ok=np.ones(3), protos=np.zeros((3, 5)),
              proto_keys=np.arange(3), meta=np.array(json.dumps(meta)))
-    with pytest.raises(ModelError, match="2 row shapes.*teach it again"):
-        GlyphModel.load(path)
-
-
-def test_a_model_of_64_dimensions_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    """A format-3 model: its prototypes were calibrated in 64 discriminant dimensions and
-    it does not record them; the projection is rebuilt on load, so it is refused, not
-    read in another space."""
-    path = tmp_path / "site_v3.npz"
-    meta = {"format": 3, "n_shapes": 3, "feature_dim": 864, "glyph_size": [48, 24]}
-    np.savez(path, keys=np.arange(3), means=np.zeros((3, 5)), counts=np.ones(3),
-             scatter=np.zeros(15), z_ok=np.ones(3), protos=np.zeros((3, 5)),
-             proto_keys=np.arange(3), meta=np.array(json.dumps(meta)))
-    with pytest.raises(ModelError, match="format 3.*teach it again"):
+    with pytest.raises(ModelError, match=f"{said}.*teach it again"):
         GlyphModel.load(path)
 
 
