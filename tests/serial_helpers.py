@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.loop_watch import loop_watch
+from tests.loop_blocking import watch_for_blocking
 
 
 class PtyClient:
@@ -85,6 +85,6 @@ def pty_clients() -> Iterator[Callable[[str | Path], PtyClient]]:
 @pytest.fixture(autouse=True)
 async def no_blocking_of_the_loop() -> AsyncIterator[None]:
     """Fail a test during which one loop callback ran longer than 0.25 s (asyncio debug)."""
-    with loop_watch(0.25) as watch:
+    with watch_for_blocking(0.25) as watch:
         yield
     assert not watch.blocked, f"event loop blocked: {watch.blocked}"

@@ -26,7 +26,7 @@ from plateline.recipes import Recipe
 from plateline.records.models import OperatorAction
 from plateline.simulators.packer import PackerSim
 from plateline.simulators.packer_machine import PackerConfig
-from tests.loop_watch import loop_watch
+from tests.loop_blocking import watch_for_blocking
 
 from .harness import controller, devices, wait_until
 from .station_rigs import LabelRig
@@ -38,7 +38,7 @@ async def loop_never_blocks() -> AsyncIterator[None]:
     few hundred ms at times (asyncio debug mode on 2 busy cores): this module times the
     callbacks of the code under test only (changeover, start checks, stations)."""
     watched = ("recipe_changeover", "stations/", "line_state")
-    with loop_watch(0.25, lambda msg: any(f"plateline/controller/{part}" in msg
+    with watch_for_blocking(0.25, lambda msg: any(f"plateline/controller/{part}" in msg
                                           for part in watched)) as watch:
         yield
     assert not watch.blocked, f"event loop blocked by the controller: {watch.blocked}"

@@ -16,7 +16,7 @@ import pytest_asyncio
 from plateline.drivers.opcua_nodes import NodeMap, load_node_map
 from plateline.pki import ensure_certificate
 from plateline.simulators.packer import PackerSim
-from tests.loop_watch import loop_watch
+from tests.loop_blocking import watch_for_blocking
 
 from .helpers import Pki, make_sim
 
@@ -54,6 +54,6 @@ def _quiet_asyncua(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 @pytest_asyncio.fixture(autouse=True, loop_scope="module")
 async def _no_blocking_of_the_loop() -> AsyncIterator[None]:
     """Fail a test during which one loop callback ran longer than MAX_LOOP_LAG_S (asyncio debug)."""
-    with loop_watch(MAX_LOOP_LAG_S) as watch:
+    with watch_for_blocking(MAX_LOOP_LAG_S) as watch:
         yield
     assert not watch.blocked, f"event loop blocked: {watch.blocked}"

@@ -78,7 +78,7 @@ def sort_slow_callbacks(records: list[logging.LogRecord], witness: StallWitness,
 
 
 @dataclasses.dataclass
-class LoopWatch:
+class BlockingReport:
     """Filled when the watch ends: callbacks that blocked the loop, and slow ones the
     machine's stalls explain."""
 
@@ -87,8 +87,8 @@ class LoopWatch:
 
 
 @contextlib.contextmanager
-def loop_watch(limit_s: float,
-               keep: Callable[[str], bool] = lambda msg: True) -> Iterator[LoopWatch]:
+def watch_for_blocking(limit_s: float,
+               keep: Callable[[str], bool] = lambda msg: True) -> Iterator[BlockingReport]:
     """Debug the running loop; on exit the watch holds the callbacks (those ``keep`` selects)
     that blocked it longer than ``limit_s``, machine stalls discounted."""
     loop = asyncio.get_running_loop()
@@ -105,7 +105,7 @@ def loop_watch(limit_s: float,
     level = log.level
     log.setLevel(logging.WARNING)
     log.addHandler(handler)
-    watch = LoopWatch()
+    watch = BlockingReport()
     try:
         with StallWitness() as witness:
             yield watch
