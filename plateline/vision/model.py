@@ -31,7 +31,7 @@ that line (``s_k``, ``s_n``: ``axis_spread`` below); the offset across the line 
 same for both and drops out. Where no spread was measured, ``D[k] = d2[k] - d2[n]``, the
 pooled metric's answer: it takes every class's spread as 1 in every direction, which
 for a close pair (the second font's ``0`` and ``O``, 7 of their spreads apart along
-their line, 3.3 pooled units) left a plain ``0`` at posterior 0.8. ``tau`` tempers it
+their line, about 3 pooled units) left a plain ``0`` at posterior 0.8. ``tau`` tempers it
 for a glyph that lies beyond the taught spread of even its nearest class (a heavy
 blur, a glyph of another design): the class spreads say nothing about glyphs that
 far out, and the same difference of distances is read as if every class were
