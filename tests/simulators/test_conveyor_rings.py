@@ -209,7 +209,10 @@ async def test_plc_restart(make_line):
     port = line.endpoints["CONV"]["port"]
     with pytest.raises(OSError):
         await RawModbus.connect(port)
-    await wait_until(lambda: line.server.listening, timeout=2)
+    # the server listens again and the plant powers the PLC on after the same 0.3 s, on
+    # two clocks (the loop's sleep, the plant's tick): a request between the two finds the
+    # PLC down and its connection closed, as a real PLC's would be
+    await wait_until(lambda: line.server.listening and line.plc.powered, timeout=2)
     fresh = await RawModbus.connect(port)
     try:
         status = await fresh.read(0, 16)
