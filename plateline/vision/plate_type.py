@@ -18,7 +18,10 @@ ebike          light (2:1 outline)                                 green
 =============  ==================================================  ===========
 
 A zone must show one class clearly (``ZONE_SHARE``); anything else is
-:data:`~.reading.UNKNOWN_TYPE`, which makes the frame a VISION_FAULT, never a guess.
+:data:`~.reading.UNKNOWN_TYPE`, which makes the frame a VISION_FAULT, never a guess. The
+one exception: on blue and black plates a head zone that shows no clear class (a sheen,
+the province character's light ink) is left out when every other zone agrees, since no
+other type has their background.
 """
 
 from __future__ import annotations
@@ -120,7 +123,10 @@ def classify(probe: np.ndarray, rows: int) -> TypeReading:
 
 def _decide(rows: int, head: int | None, tail: int | None, top: int | None,
             bottom: int | None, ink: int) -> str:
-    if head == tail == BLUE and ink == LIGHT:
+    # The head zone (beside the province character) tells yellow_green from the rest and
+    # is the one a sheen or the character's own light ink clouds; on a light-ink plate whose
+    # other zones all agree, no other type is possible, so a clouded head does not count.
+    if tail == BLUE and head in (BLUE, None) and ink == LIGHT:
         return "blue"
     if head == tail == YELLOW and ink == DARK and bottom == YELLOW:
         return "yellow"
@@ -134,6 +140,6 @@ def _decide(rows: int, head: int | None, tail: int | None, top: int | None,
         return "white"
     if head == tail == top == LIGHT and ink == GREEN and rows == 2:
         return "ebike"
-    if head == tail == top == DARK and ink == LIGHT and bottom == DARK:
+    if tail == top == bottom == DARK and head in (DARK, None) and ink == LIGHT:
         return "black"
     return UNKNOWN_TYPE
