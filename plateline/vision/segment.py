@@ -295,12 +295,12 @@ def _cell_columns(band: np.ndarray, lefts: np.ndarray, cw: float) -> np.ndarray:
     x1 = x0 + stats[1:, cv2.CC_STAT_WIDTH]
     overlap = np.clip(np.minimum(x1[:, None], lefts[None, :] + cw)
                       - np.maximum(x0[:, None], lefts[None, :]), 0.0, None)  # (parts, cells)
-    most = overlap.max(axis=1, keepdims=True) if n > 1 else overlap
+    most = overlap.max(axis=1, keepdims=True)
     member = (overlap > 0) & ((overlap >= most) | (overlap >= (x1 - x0)[:, None] / 3))
-    out = np.zeros((len(lefts), band.shape[1]), np.int64)
-    for i in range(len(lefts)):
-        keep = np.concatenate([[False], member[:, i]])
-        out[i] = keep[labels].sum(axis=0)
+    w = band.shape[1]
+    # ink per column of each part (label 0, the background, dropped)
+    per_part = np.bincount((labels * w + np.arange(w)).ravel(), minlength=n * w).reshape(n, w)
+    out: np.ndarray = member.T.astype(np.int64) @ per_part[1:]
     return out
 
 
