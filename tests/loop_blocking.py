@@ -87,10 +87,10 @@ class BlockingReport:
 
 
 @contextlib.contextmanager
-def watch_for_blocking(limit_s: float,
-               keep: Callable[[str], bool] = lambda msg: True) -> Iterator[BlockingReport]:
-    """Debug the running loop; on exit the watch holds the callbacks (those ``keep`` selects)
-    that blocked it longer than ``limit_s``, machine stalls discounted."""
+def watch_for_blocking(limit_s: float, keep: Callable[[str], bool] = lambda msg: True
+                       ) -> Iterator[BlockingReport]:
+    """Debug the running loop; on exit the report holds the callbacks (those ``keep``
+    selects) that blocked it longer than ``limit_s``, machine stalls discounted."""
     loop = asyncio.get_running_loop()
     loop.set_debug(True)
     loop.slow_callback_duration = limit_s
@@ -105,13 +105,13 @@ def watch_for_blocking(limit_s: float,
     level = log.level
     log.setLevel(logging.WARNING)
     log.addHandler(handler)
-    watch = BlockingReport()
+    report = BlockingReport()
     try:
         with StallWitness() as witness:
-            yield watch
+            yield report
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
     blocked, stalled = sort_slow_callbacks(records, witness, limit_s)
-    watch.blocked.extend(filter(keep, blocked))
-    watch.stalled.extend(filter(keep, stalled))
+    report.blocked.extend(filter(keep, blocked))
+    report.stalled.extend(filter(keep, stalled))

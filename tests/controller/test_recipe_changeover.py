@@ -39,7 +39,7 @@ async def loop_never_blocks() -> AsyncIterator[None]:
     callbacks of the code under test only (changeover, start checks, stations)."""
     watched = ("recipe_changeover", "stations/", "line_state")
     with watch_for_blocking(0.25, lambda msg: any(f"plateline/controller/{part}" in msg
-                                          for part in watched)) as watch:
+                                                  for part in watched)) as watch:
         yield
     assert not watch.blocked, f"event loop blocked by the controller: {watch.blocked}"
 
