@@ -334,7 +334,7 @@ class GlyphModel:
         return out
 
     def masked_scores(self, glyph: np.ndarray, hole: np.ndarray, shape: int,
-                      seen_ref: float | None = None) -> np.ndarray:
+                      seen_ref: float | None = None, keep_ink: bool = False) -> np.ndarray:
         """Scores (len(ALPHABET),) of a glyph whose ``hole`` (weights in [0, 1], 1 where
         the pixel carries no contrast) cannot be seen, judged on its visible part only.
 
@@ -345,11 +345,15 @@ class GlyphModel:
         differ only inside the hole both fill-ins look right, so neither wins by a
         margin. Without templates every score is 0 (nothing can be verified).
 
-        ``seen_ref`` (dark ink on a light plate, a large hole; the plate's ink level):
-        light only lifts dark ink, so ink seen in the hole (above ``SEEN_INK`` of
-        ``seen_ref``) is ink: each fill-in keeps it, and the position counts only as far
-        as the glyph read has its own ink in the hole seen (``SEEN_SHARE`` of its
-        template's ink there, weighted; nothing at the first, in full from the second):
+        ``keep_ink`` (dark ink on a light plate): light only lifts dark ink, so whatever
+        ink the hole still shows is ink: each fill-in keeps it (the template's ink or
+        the glyph's, the stronger), and a class without a stroke where one is seen
+        does not look right. Ink a highlight erased is no evidence either way.
+
+        ``seen_ref`` (dark ink on a light plate, a large hole; the plate's ink level;
+        implies ``keep_ink``): the position counts only as far as the glyph read has
+        its own ink in the hole seen (above ``SEEN_INK`` of ``seen_ref``; ``SEEN_SHARE``
+        of its template's ink there, weighted; nothing at the first, in full from the second):
         a sheen leaves strokes lifted but there, a highlight that erased them leaves
         every glyph that needs ink there unconfirmed.
         """
@@ -361,7 +365,7 @@ class GlyphModel:
             return out
         h = np.clip(hole, 0.0, 1.0).astype(np.float32)
         fill = self.templates[sel]
-        if seen_ref is not None:
+        if keep_ink or seen_ref is not None:
             fill = np.maximum(fill, glyph[None])
         filled = glyph[None] * (1.0 - h)[None] + fill * h[None]
         pd2 = self.proto_distances(features_many(filled))

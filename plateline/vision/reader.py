@@ -14,7 +14,7 @@ from .locate import Candidate, candidates, rectify, reduce, tray_present
 from .model import GlyphModel
 from .plate_type import PROBE_SIZE, classify
 from .reading import UNKNOWN_TYPE, FrameReading, PlateReading, Quad, position_confidence
-from .segment import Segmentation, SegmentError, segment, window
+from .segment import LIGHT_INK, Segmentation, SegmentError, segment, window
 
 _EMPTY = np.zeros((0, len(ALPHABET)), np.float32)
 
@@ -102,7 +102,8 @@ def read_plate(image: np.ndarray, cand: Candidate, model: GlyphModel) -> PlateRe
     if model.templates is not None and seg.windows:
         for i in np.flatnonzero(glare > MAX_WASHED_SHARE):
             seen = needs_seen_ink(ptype, float(glare[i]))
-            scores[i] = _masked_scores(seg, washed, int(i), model, seen)
+            scores[i] = _masked_scores(seg, washed, int(i), model, seen,
+                                       keep_ink=ptype not in LIGHT_INK)
             masked[i] = True
     text = "".join(ALPHABET[int(i)] for i in np.argmax(scores, axis=1))
     conf = position_confidence(scores)
@@ -115,10 +116,11 @@ _MARGIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
 
 
 def _masked_scores(seg: Segmentation, washed: np.ndarray, i: int, model: GlyphModel,
-                   seen: bool = False) -> np.ndarray:
+                   seen: bool = False, keep_ink: bool = False) -> np.ndarray:
     """Scores of glyph ``i`` from its pixels that glare left visible (see
-    :meth:`.GlyphModel.masked_scores`; ``seen``: with the ink seen in the hole), scaled
-    down when even those are faint."""
+    :meth:`.GlyphModel.masked_scores`; ``keep_ink``: the ink the hole shows is kept;
+    ``seen``: the glyph read must have its own ink there seen), scaled down when even
+    those are faint."""
     hole = window(cv2.dilate(washed.view(np.uint8), _MARGIN).astype(np.float32), *seg.windows[i])
     glyph = seg.glyphs[i]
     visible = hole < 0.5
@@ -127,7 +129,7 @@ def _masked_scores(seg: Segmentation, washed: np.ndarray, i: int, model: GlyphMo
     ref = float(np.median(others)) if others else 0.0
     contrast = float(np.percentile(ink, 95)) / ref if ink.size and ref > 0 else 0.0
     seen_ref = ref if seen and ref > 0 else None
-    scores = model.masked_scores(glyph, hole, seg.shapes[i], seen_ref)
+    scores = model.masked_scores(glyph, hole, seg.shapes[i], seen_ref, keep_ink)
     return scores * contrast_quality([contrast])[0]
 
 

@@ -173,6 +173,25 @@ def test_a_sheen_over_half_a_dark_ink_character_is_verified_from_the_ink_under_i
     assert accepted_alternatives(reading, text, "white", position) == []
 
 
+@pytest.mark.parametrize("text, position, offset", [
+    ("粤B80E25", 3, (0.3, -0.35)),  # the top of the E: an F would differ there
+    ("粤B80E25", 4, (0.0, 0.4)),  # the bottom of the 2: a Z or 3 would differ there
+    ("沪J54C0警", 5, (0.3, -0.35)),  # the top of the 0: a U would differ there
+])
+def test_a_sheen_on_a_dark_ink_character_edge_keeps_the_ink_under_it(
+        model: GlyphModel, text: str, position: int, offset: tuple[float, float]) -> None:
+    """A small sheen on a white plate clips the background at a character's edge; the
+    strokes there are still seen, and light never makes ink. The masked check keeps that
+    ink in every glyph it tries. Regression: it filled the part with each glyph's
+    template instead, so a glyph differing only there tied and the tray was a fault."""
+    reading = read_frame(spotted(text, "white", position, offset, 8, 0.45), model)
+    plate = reading.plates[0]
+    assert plate.masked[position] and MAX_WASHED_SHARE < plate.glare[position] <= 0.25
+    d = verify(reading, Expectation(text, "white", 1), min_confidence=MIN_CONF)
+    assert d.ok, d.detail
+    assert accepted_alternatives(reading, text, "white", position) == []
+
+
 def test_beyond_a_quarter_washed_only_dark_ink_may_be_verified() -> None:
     """On light ink (blue, black) glare can look like ink: a cell more than 25 % washed
     is a fault whatever the masked check says; on dark ink up to 75 % when the masked
