@@ -167,7 +167,25 @@ def _frame_lines(mask: np.ndarray, layout: Layout) -> np.ndarray:
     leaning = cv2.dilate(mask.view(np.uint8), across)
     runs = cv2.morphologyEx(leaning, cv2.MORPH_OPEN,
                             cv2.getStructuringElement(cv2.MORPH_RECT, (1, long_run)))
-    return (cv2.dilate(runs, across) > 0) & mask
+    return ((cv2.dilate(runs, across) > 0) & mask) | _edge_pieces(mask)
+
+
+#: Parts of the mask lying wholly this near (mm) the crop's left or right edge are the
+#: frame line's (it lies 3-4 mm in; a character keeps 15 mm, give or take rectification).
+FRAME_ZONE_MM = 9.0
+
+
+def _edge_pieces(mask: np.ndarray) -> np.ndarray:
+    """Pieces of a frame line broken by glare or wear (too short for a long run): parts
+    wholly within ``FRAME_ZONE_MM`` of the crop's left or right edge. Left in, a piece
+    pulls the outermost cell's fit and window outwards (a ``1`` read as ``L``)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    zone = round(FRAME_ZONE_MM * CROP_PX_PER_MM)
+    x0 = stats[:, cv2.CC_STAT_LEFT]
+    x1 = x0 + stats[:, cv2.CC_STAT_WIDTH]
+    edge = (x0 >= mask.shape[1] - zone) | (x1 <= zone)
+    edge[0] = False
+    return edge[labels]
 
 
 def _tall_parts(mask: np.ndarray, layout: Layout) -> np.ndarray:
