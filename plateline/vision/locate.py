@@ -10,7 +10,9 @@
    (``MIN_FILL``) and has a plate's aspect ratio: 440 x 140 mm (3.14),
    480 x 140 (3.43) or 2:1 (two-row and e-bike plates). The A5 job ticket (1.42),
    the belt, the rails and the tray walls fail this test. A component that fails
-   is eroded a little, in case a plate and the ticket lying close grew together.
+   is eroded a little, in case a plate and the ticket lying close grew together;
+   failing that, it is judged on its convex hull when that is a small dent away
+   (``MIN_SOLIDITY``: glare can make a bite of a dark plate's edge look like floor).
 3. At full resolution each side of the rectangle is re-measured: along
    perpendicular profiles the outermost strong colour edges are found, and of the
    straight runs of them along the side (lines through pairs of edges half the side
@@ -133,8 +135,9 @@ def candidates(image: np.ndarray, small: np.ndarray | None = None) -> list[Candi
             continue
         rect = _plate_rect(cnt, 0)
         if rect is None:
-            # maybe two things close together (a plate and the ticket) grew into one
-            rects = _split(mask, cnt)
+            # maybe two things close together (a plate and the ticket) grew into one,
+            # or glare took a bite out of a plate's edge
+            rects = _split(mask, cnt) or _dented(cnt)
         else:
             rects = [rect]
         for r in rects:
@@ -167,6 +170,21 @@ def _plate_rect(cnt: np.ndarray, grow: int) -> Rect | None:
     if fill < MIN_FILL:
         return None
     return (cx, cy), (rw, rh), angle
+
+
+#: A contour dented by glare keeps at least this share of its convex hull's area.
+MIN_SOLIDITY = 0.75
+
+
+def _dented(cnt: np.ndarray) -> list[Rect]:
+    """The plate-shaped rectangle of a contour whose edge a highlight made look like
+    floor (a dent the rectangle's fill does not allow): judged on its convex hull, when
+    the dent is small."""
+    hull = cv2.convexHull(cnt)
+    if cv2.contourArea(cnt) < MIN_SOLIDITY * max(cv2.contourArea(hull), 1e-6):
+        return []
+    rect = _plate_rect(hull, 0)
+    return [] if rect is None else [rect]
 
 
 def _split(mask: np.ndarray, cnt: np.ndarray) -> list[Rect]:

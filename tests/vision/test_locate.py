@@ -7,6 +7,7 @@ import pytest
 
 from plateline.simulators.render import (
     Distortion,
+    PlateFont,
     PlateSpec,
     TicketSpec,
     TrayScene,
@@ -49,6 +50,17 @@ def test_shadow_is_not_the_outline(model: GlyphModel, text: str, plate_type: str
         d = verify(read_frame(data, model), Expectation(text, plate_type, 1),
                    min_confidence=MIN_CONF)
         assert d.ok, d.detail
+
+
+def test_a_plate_dented_by_glare_is_found() -> None:
+    """Regression (a harsh benchmark tray, second font): a glare band across a black
+    plate made a bite of its edge look like tray floor; the outline's rectangle was
+    81 % filled, under ``MIN_FILL``, and no plate was found. Its convex hull is a plate."""
+    scene = _scene("粤V42980", "black", 1, "ORD51918347", 70038165)
+    image, truth = render_frame_with_truth(scene, font=PlateFont.second())
+    found = candidates(decode(encode_jpeg(image, jpeg_quality(scene))))
+    assert len(found) == 1
+    assert np.abs(found[0].quad - np.array(truth[0].quad)).max() < 7.5
 
 
 def _side(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
