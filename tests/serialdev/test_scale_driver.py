@@ -67,7 +67,9 @@ async def test_per_call_timeout(device: ScriptedDevice) -> None:
     device.reply(b"", b"S S     123.45 g\r\n", pause=0.3)  # a slow S
     device.reply(b"", b"S S     123.45 g\r\n", pause=0.3)
     async with MtSicsScale("W1", device.path, timeout=0.1, drain_timeout=0.3) as w1:
-        assert await w1.weigh_stable(timeout=1.0) == Weight(123.45, True)
+        # the call's own timeout is ten times the pause: a stalled CI machine (one
+        # step of the scripted device took 1.2 s once) does not make the test lie
+        assert await w1.weigh_stable(timeout=3.0) == Weight(123.45, True)
         with pytest.raises(DeviceTimeoutError, match="no answer to S within 0.1 s"):
             await w1.weigh_stable()
 
