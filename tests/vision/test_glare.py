@@ -87,6 +87,16 @@ def test_a_sheen_never_lets_a_near_miss_through(model: GlyphModel, text: str, pl
     assert accepted_alternatives(reading, text, plate_type, position) == []
 
 
+def test_a_spot_in_a_counter_never_turns_an_o_into_a_0(model: GlyphModel) -> None:
+    """Regression (a spot sweep on yellow plates): a spot inside an ``O``'s counter
+    took about half the contrast of its inner edges, only its core counted as washed,
+    and the plain reading was a confident ``0``."""
+    text, position = "皖OD92L9", 1
+    reading = read_frame(spotted(text, "yellow", position, (-0.036, 0.315), 8, 0.8, seed=510),
+                         model)
+    assert accepted_alternatives(reading, text, "yellow", position) == []
+
+
 @pytest.mark.parametrize("text, position, radius", [("粤A123451", 4, 14), ("浙N718392", 2, 20)])
 def test_ebike_plate_under_a_sheen_is_read(model: GlyphModel, text: str, position: int,
                                            radius: float) -> None:
