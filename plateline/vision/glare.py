@@ -71,6 +71,8 @@ MAX_MASKED_SHARE = 0.25
 MAX_SEEN_SHARE = 0.75
 #: Share of its darkness a stroke centre must lose to count as washed.
 FADED = 0.65
+#: The same where only faded strokes show glare (``FADING_ONLY``).
+FADED_ONLY_SHARE = 0.4
 #: Ink strength (of the plate's strongest) that still counts as a stroke.
 FAINT_INK = 0.2
 #: Ink strength above which a pixel is taken for a stroke whose fading is measured.
@@ -132,7 +134,8 @@ def washed_map(crop: np.ndarray, plate_type: str, ink: np.ndarray) -> np.ndarray
 def _by_background(f: np.ndarray, plate_type: str, strength: np.ndarray) -> np.ndarray:
     """Glare measured on the open background (away from strokes), row by row against
     the plate's own level, spread over a glare's reach; on light plates also the ink
-    strokes that faded."""
+    strokes that faded (on green plates, where only they count, with the parts that
+    faded below a stroke's strength: :func:`_with_faint_parts`)."""
     # channel by channel: a reduction over the last axis is ten times slower
     w = cv2.blur(np.minimum(np.minimum(f[:, :, 0], f[:, :, 1]), f[:, :, 2]), (3, 3))
     inner = _inner(w.shape)
@@ -148,8 +151,21 @@ def _by_background(f: np.ndarray, plate_type: str, strength: np.ndarray) -> np.n
     bright = ((s > ROOM_SHARE * room) & (room > 10.0)
               & (plate_type not in FADING_ONLY)).astype(np.uint8)
     bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
-    return cv2.dilate((bright | _faded(w, strength > STROKE_INK, level, far)).astype(np.uint8),
+    strokes = _with_faint_parts(strength) if plate_type in FADING_ONLY else strength > STROKE_INK
+    return cv2.dilate((bright | _faded(w, strokes, level, far)).astype(np.uint8),
                       _REACH).astype(bool)
+
+
+def _with_faint_parts(strength: np.ndarray) -> np.ndarray:
+    """Strokes with the parts a highlight faded below ``STROKE_INK``: faint ink
+    (``FAINT_INK``) connected to a stroke (hysteresis). Where only faded strokes show
+    glare, a stroke that lost more than half its strength must still be measured; a
+    rivet or a speck, faint all over, is no stroke."""
+    n, labels = cv2.connectedComponents((strength > FAINT_INK).view(np.uint8), connectivity=8)
+    strong = np.zeros(n, bool)
+    strong[np.unique(labels[strength > STROKE_INK])] = True
+    strong[0] = False
+    return strong[labels]
 
 
 def _light_ink_washed(w: np.ndarray, s: np.ndarray, far: np.ndarray, strength: np.ndarray,

@@ -87,14 +87,20 @@ def test_a_sheen_never_lets_a_near_miss_through(model: GlyphModel, text: str, pl
     assert accepted_alternatives(reading, text, plate_type, position) == []
 
 
-def test_a_spot_in_a_counter_never_turns_an_o_into_a_0(model: GlyphModel) -> None:
-    """Regression (a spot sweep on yellow plates): a spot inside an ``O``'s counter
-    took about half the contrast of its inner edges, only its core counted as washed,
-    and the plain reading was a confident ``0``."""
-    text, position = "皖OD92L9", 1
-    reading = read_frame(spotted(text, "yellow", position, (-0.036, 0.315), 8, 0.8, seed=510),
-                         model)
-    assert accepted_alternatives(reading, text, "yellow", position) == []
+@pytest.mark.parametrize("text, plate_type, offset, radius, seed", [
+    ("皖OD92L9", "yellow", (-0.036, 0.315), 8, 510),  # in the counter: inner edges faded
+    ("鄂OB73614", "green", (-0.019, -0.36), 12, 786),  # on the top bow, on the white top
+])
+def test_a_spot_never_turns_an_o_into_a_0(model: GlyphModel, text: str, plate_type: str,
+                                          offset: tuple[float, float], radius: float,
+                                          seed: int) -> None:
+    """Regressions (spot sweeps): a spot faded part of an ``O``'s strokes without
+    clipping them away, too little of it counted as washed, and the plain reading was a
+    confident ``0``. On yellow plates the light that takes half the ink's contrast now
+    counts; on green plates, where only faded strokes show glare, strokes that kept a
+    fifth of the plate's ink strength are measured too (they were left out below 40 %)."""
+    reading = read_frame(spotted(text, plate_type, 1, offset, radius, 0.8, seed=seed), model)
+    assert accepted_alternatives(reading, text, plate_type, 1) == []
 
 
 @pytest.mark.parametrize("text, position, radius", [("粤A123451", 4, 14), ("浙N718392", 2, 20)])
