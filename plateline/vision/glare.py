@@ -22,9 +22,9 @@ reported as unreliable, and the decision rule makes them a VISION_FAULT.
   background (a bump of added light, fitted and followed into the strokes) and
   from a patch wider than a stroke clipped whiter than the plate's ink.
 
-A pixel is *washed* when ``s`` exceeds the type's limit: the amount of white
-that leaves less than about 60 % of the ink contrast (from the plate colours of
-GA 36-2018). :func:`position_glare` gives, per character cell, the share of the
+A pixel is *washed* when ``s`` exceeds the type's limit (``WASH_LIMIT``): the
+amount of white that leaves about a third of the ink contrast, on yellow plates
+half (from the plate colours of GA 36-2018). :func:`position_glare` gives, per character cell, the share of the
 cell that is washed.
 """
 
