@@ -24,8 +24,8 @@ reported as unreliable, and the decision rule makes them a VISION_FAULT.
 
 A pixel is *washed* when ``s`` exceeds the type's limit (``WASH_LIMIT``): the
 amount of white that leaves about a third of the ink contrast, on yellow plates
-half (from the plate colours of GA 36-2018). :func:`position_glare` gives, per character cell, the share of the
-cell that is washed.
+half (from the plate colours of GA 36-2018). :func:`position_glare` gives, per
+character cell, the share of the cell that is washed.
 """
 
 from __future__ import annotations
@@ -71,8 +71,6 @@ MAX_MASKED_SHARE = 0.25
 MAX_SEEN_SHARE = 0.75
 #: Share of its darkness a stroke centre must lose to count as washed.
 FADED = 0.65
-#: The same where only faded strokes show glare (``FADING_ONLY``).
-FADED_ONLY_SHARE = 0.4
 #: Ink strength (of the plate's strongest) that still counts as a stroke.
 FAINT_INK = 0.2
 #: Ink strength above which a pixel is taken for a stroke whose fading is measured.
